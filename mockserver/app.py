@@ -1,0 +1,279 @@
+"""The Starlette app: thin HTTP handlers over `FalMock`.
+
+Routing is by hand (one catch-all route) because fal's paths are not a fixed
+pattern: endpoint ids have any depth, namespaces and one-segment forms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import BaseRoute, Mount, Route
+
+from mockserver import control, openapi
+from mockserver.endpoints import (
+    EndpointId,
+    InvalidEndpointId,
+    RequestRoute,
+    parse_request_path,
+)
+from mockserver.http import (
+    DroppedConnection,
+    error_response,
+    hostname,
+    json_response,
+    parse_flag,
+    public_base,
+    read_json_body,
+)
+from mockserver.mock import FalMock, HttpError, MockConfig, RecordedRequest, not_found
+from mockserver.queue import State
+from mockserver.redact import redact_headers, redact_query
+
+RUN_PREFIX = "/_run/"
+_METHODS = {"result": "GET", "status": "GET", "stream": "GET", "cancel": "PUT"}
+_STREAM_POLL_SECONDS = 0.1
+
+
+def create_app(mock: FalMock | None = None, config: MockConfig | None = None) -> Starlette:
+    """A Starlette app serving `mock` (or a new `FalMock` built from `config`)."""
+    mock = mock or FalMock(config)
+    routes: list[BaseRoute] = [
+        Route("/openapi.json", _openapi, methods=["GET"]),
+        Mount("/_mock", routes=control.routes()),
+        Route("/files/{bucket}/{name}", _media, methods=["GET"]),
+        Route("/{path:path}", _protocol, methods=["GET", "POST", "PUT"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_exception, Exception: _server_error},
+    )
+    app.state.mock = mock
+    return app
+
+
+def _mock(request: Request) -> FalMock:
+    mock: FalMock = request.app.state.mock
+    return mock
+
+
+async def _protocol(request: Request) -> Response:
+    mock = _mock(request)
+    path = "/" + request.path_params["path"]
+    run_host = hostname(request) in mock.config.run_hosts
+    if path.startswith(RUN_PREFIX) or run_host:
+        target = path.removeprefix(RUN_PREFIX.rstrip("/")) if not run_host else path
+        return await _handle(request, "run", target, None)
+    route = parse_request_path(path)
+    if route is not None:
+        return await _handle(request, route.action, route.app_id, route)
+    return await _handle(request, "submit", path, None)
+
+
+async def _handle(
+    request: Request, action: str, target: str, route: RequestRoute | None
+) -> Response:
+    """Run one protocol request: faults, then the handler; record it either way."""
+    mock = _mock(request)
+    endpoint = mock.endpoint_of(target)
+    status_code = 500
+    try:
+        fault = mock.faults.take(action, endpoint)
+        if fault is not None:
+            if fault.latency:
+                await asyncio.sleep(fault.latency)
+            if fault.drop:
+                status_code = 0
+                return DroppedConnection()
+            if fault.status_code is not None:
+                headers = {}
+                if fault.retry_after is not None:
+                    headers["Retry-After"] = f"{fault.retry_after:g}"
+                detail = fault.detail or f"Injected fault: HTTP {fault.status_code}"
+                status_code = fault.status_code
+                return json_response(fault.status_code, {"detail": detail}, headers)
+        if route is not None:
+            response = await _request_operation(request, mock, route)
+        else:
+            response = await _submit(request, mock, target, sync=action == "run")
+        status_code = response.status_code
+        return response
+    except HttpError as error:
+        status_code = error.status_code
+        return error_response(error)
+    finally:
+        mock.record(
+            RecordedRequest(
+                time=mock.clock.now(),
+                method=request.method,
+                path=request.url.path,
+                query=redact_query(request.query_params),
+                headers=redact_headers(request.headers.items()),
+                action=action,
+                endpoint_id=endpoint,
+                request_id=route.request_id if route else getattr(request.state, "job_id", None),
+                body=getattr(request.state, "logged_body", None),
+                status_code=status_code,
+            )
+        )
+
+
+async def _submit(request: Request, mock: FalMock, target: str, *, sync: bool) -> Response:
+    if request.method != "POST":
+        raise HttpError(405, {"detail": "Method Not Allowed"}, {"Allow": "POST"})
+    try:
+        endpoint_id = str(EndpointId.parse(target))
+    except InvalidEndpointId as exc:
+        raise HttpError(404, {"detail": f"Not found: {exc}"}) from None
+    tenant = mock.authenticate(request.headers.get("authorization"))
+    model = mock.model_for(endpoint_id)
+    raw, payload = await read_json_body(request, mock.config.max_body_bytes)
+    request.state.logged_body = mock.log_body(raw, payload)
+    base = public_base(request, mock.config.public_url)
+    fal_headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-fal-")}
+    webhook = request.query_params.get("fal_webhook")
+    job, position = mock.submit(
+        model, tenant, payload, base_url=base, headers=fal_headers, webhook=webhook, sync=sync
+    )
+    request.state.job_id = job.id
+    if sync:
+        _, body = mock.result(job)
+        return Response(body, media_type="application/json", headers={"X-Fal-Request-Id": job.id})
+    answer: dict[str, Any] = {"status": "IN_QUEUE", "request_id": job.id, **mock.urls(job, base)}
+    answer["queue_position"] = position
+    return json_response(200, answer, {"X-Fal-Request-Id": job.id})
+
+
+async def _request_operation(request: Request, mock: FalMock, route: RequestRoute) -> Response:
+    expected = _METHODS[route.action]
+    if request.method != expected:
+        raise HttpError(405, {"detail": "Method Not Allowed"}, {"Allow": expected})
+    if not _is_uuid(route.request_id):
+        raise HttpError(
+            422,
+            {
+                "detail": [
+                    {
+                        "loc": ["path", "request_id"],
+                        "msg": "Input should be a valid UUID",
+                        "type": "uuid_parsing",
+                    }
+                ]
+            },
+        )
+    tenant = mock.authenticate(request.headers.get("authorization"))
+    job = mock.find(tenant, route.app_id, route.request_id)
+    base = public_base(request, mock.config.public_url)
+    if route.action == "status":
+        with_logs = parse_flag(request.query_params.get("logs"), "logs")
+        code, body = mock.status_body(job, base, with_logs=with_logs)
+        return json_response(code, body)
+    if route.action == "stream":
+        with_logs = parse_flag(request.query_params.get("logs"), "logs")
+        return StreamingResponse(
+            _status_events(mock, tenant, job.id, base, with_logs),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+    if route.action == "cancel":
+        code, body = mock.cancel(job)
+        return json_response(code, body)
+    code, result = mock.result(job)
+    return Response(
+        result,
+        status_code=code,
+        media_type="application/json",
+        headers={"X-Fal-Request-Id": job.id},
+    )
+
+
+async def _status_events(
+    mock: FalMock, tenant: str, request_id: str, base: str, with_logs: bool
+) -> AsyncIterator[str]:
+    """One SSE event per change of state, position or logs; closes after COMPLETED."""
+    sent: tuple[State, int | None] | None = None
+    logs_sent = 0
+    keepalive = mock.config.stream_keepalive
+    # A real clock moves without telling anyone: look again often. A manual
+    # clock notifies the engine when it jumps, so waiting for that is enough.
+    poll = None if mock.clock.manual else _STREAM_POLL_SECONDS
+    idle = 0.0
+    while True:
+        job = mock.engine.get(request_id, tenant)
+        if job is None:  # expired mid-stream (or reset): nothing more to say
+            yield _event(not_found(request_id).body)
+            return
+        _, body = mock.status_body(job, base, with_logs=with_logs, logs_from=logs_sent)
+        position = body.get("queue_position")
+        new_logs = len(body["logs"]) if with_logs else 0
+        if (job.state, position) != sent or new_logs:
+            sent = (job.state, position)
+            logs_sent += new_logs
+            idle = 0.0
+            yield _event(body)
+            if job.state is State.COMPLETED:
+                return
+        wait = keepalive - idle if poll is None else min(poll, keepalive - idle)
+        woke = await mock.engine.changed.wait(max(wait, 0.0))
+        if not woke:
+            idle += wait
+            if idle >= keepalive:
+                idle = 0.0
+                yield ": keep-alive\n\n"
+
+
+def _event(body: Any) -> str:
+    return f"data: {json.dumps(body, separators=(',', ':'))}\n\n"
+
+
+async def _media(request: Request) -> Response:
+    mock = _mock(request)
+    name = request.path_params["name"]
+    fault = mock.faults.take("media", None)
+    if fault is not None and fault.drop:
+        return DroppedConnection()
+    if fault is not None and fault.status_code is not None:
+        return json_response(fault.status_code, {"detail": fault.detail or "Injected fault"})
+    found = mock.media(name)
+    if found is None:
+        return json_response(404, {"detail": "File not found (unknown or expired)"})
+    spec, data = found
+    return Response(
+        data,
+        media_type=spec.content_type,
+        headers={
+            "Content-Disposition": f'inline; filename="{spec.file_name}"',
+            "Cache-Control": "public, max-age=3600",
+        },
+    )
+
+
+async def _openapi(request: Request) -> Response:
+    return json_response(200, openapi.document(_mock(request).catalog))
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    headers = dict(exc.headers or {})
+    return json_response(exc.status_code, {"detail": exc.detail}, headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # Never a traceback to the client; the server log still has it.
+    return json_response(500, {"detail": "Internal server error"})
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return len(value) == 36

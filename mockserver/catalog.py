@@ -1,0 +1,397 @@
+"""The model catalog: contracts loaded from data files, input validation, outputs.
+
+A contract (``contracts/models/<endpoint id>.yaml``) holds one endpoint's input
+JSON Schema, output schema and recorded example outputs. The mock answers with
+the recorded example, with the fields the input decides filled in from it.
+"""
+
+from __future__ import annotations
+
+import copy
+import random
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal
+
+import jsonschema
+from jsonschema import Draft202012Validator
+
+from mockserver.contracts import builtin_contracts_dir, load_data_file, protocol_dir
+from mockserver.endpoints import EndpointId, InvalidEndpointId
+from mockserver.media import MediaSpec
+from mockserver.outcomes import LogLine
+
+DATA_SUFFIXES = (".yaml", ".yml", ".json")
+_DEFINITIONS_REF = "definitions.yaml#"
+
+
+class ContractError(ValueError):
+    """A contract file is malformed; the message names the file and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationIssue:
+    """One problem with a submitted input, in FastAPI's 422 `detail` shape."""
+
+    loc: tuple[str | int, ...]
+    msg: str
+    type: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as it appears in a 422 body."""
+        return {"loc": ["body", *self.loc], "msg": self.msg, "type": self.type}
+
+
+@dataclass(frozen=True)
+class Model:
+    """One endpoint's contract, ready to validate inputs and build outputs."""
+
+    endpoint_id: str
+    title: str
+    output: Literal["images", "video"]
+    size_from: Literal["image_size", "aspect_ratio", "none"]
+    default_size: tuple[int, int]
+    queue_seconds: float | None
+    run_seconds: float | None
+    logs: tuple[LogLine, ...]
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    examples: tuple[dict[str, Any], ...]
+    source: Path
+    _validator: Draft202012Validator = field(repr=False, compare=False)
+
+    @property
+    def app_id(self) -> str:
+        """``owner/alias`` of the endpoint: the part request URLs use."""
+        return EndpointId.parse(self.endpoint_id).app_id
+
+    def validate(self, data: Any) -> list[ValidationIssue]:
+        """Every problem with `data` against the input schema (empty when valid)."""
+        issues = [_issue(error) for error in self._validator.iter_errors(data)]
+        return sorted(issues, key=lambda issue: [str(part) for part in issue.loc])
+
+    def with_defaults(self, data: dict[str, Any]) -> dict[str, Any]:
+        """`data` with the schema's top-level defaults filled in."""
+        filled = dict(data)
+        for name, prop in self.input_schema.get("properties", {}).items():
+            if name not in filled and isinstance(prop, dict) and "default" in prop:
+                filled[name] = copy.deepcopy(prop["default"])
+        return filled
+
+    def media_specs(self, data: dict[str, Any], seed: int) -> list[MediaSpec]:
+        """The media files a run with input `data` (defaults applied) produces."""
+        if self.output == "video":
+            return [MediaSpec(kind="video", width=0, height=0, fmt="mp4", seed=seed, index=0)]
+        width, height = self.size_for(data)
+        fmt = data.get("output_format") or _format_of(self.examples[0])
+        count = int(data.get("num_images", 1))
+        return [
+            MediaSpec(kind="image", width=width, height=height, fmt=fmt, seed=seed, index=i)
+            for i in range(count)
+        ]
+
+    def size_for(self, data: dict[str, Any]) -> tuple[int, int]:
+        """Pixel size of output images for input `data` (defaults applied)."""
+        value = data.get(self.size_from) if self.size_from != "none" else None
+        if isinstance(value, dict):
+            return int(value["width"]), int(value["height"])
+        if isinstance(value, str):
+            table = _size_tables()[self.size_from]
+            if value in table:
+                return table[value]
+        return self.default_size
+
+    def build_output(
+        self,
+        data: dict[str, Any],
+        seed: int,
+        media_urls: list[str],
+        media: list[MediaSpec],
+        run_seconds: float,
+        media_sizes: list[int],
+    ) -> dict[str, Any]:
+        """The result body: the recorded example with what the input decides filled in."""
+        example = self.examples[seed % len(self.examples)]
+        output: dict[str, Any] = copy.deepcopy(example["output"])
+        if self.output == "video":
+            output["video"] = dict(
+                output.get("video", {}),
+                url=media_urls[0],
+                content_type=media[0].content_type,
+                file_name=media[0].file_name,
+                file_size=media_sizes[0],
+            )
+        else:
+            output["images"] = [
+                {
+                    "url": url,
+                    "width": spec.width,
+                    "height": spec.height,
+                    "content_type": spec.content_type,
+                }
+                for url, spec in zip(media_urls, media, strict=True)
+            ]
+            if "has_nsfw_concepts" in output:
+                output["has_nsfw_concepts"] = [False] * len(media)
+        if "seed" in output or "seed" in data:
+            output["seed"] = seed
+        if "prompt" in output:
+            output["prompt"] = data.get("prompt", "")
+        if "timings" in output:
+            output["timings"] = {"inference": round(run_seconds, 6)}
+        return output
+
+
+class Catalog:
+    """Every model the mock knows, by normalized endpoint id."""
+
+    def __init__(self, models: Iterable[Model]) -> None:
+        self._models: dict[str, Model] = {}
+        for model in models:
+            self._models[model.endpoint_id] = model
+
+    @classmethod
+    def load(cls, *directories: Path, builtin: bool = True) -> Catalog:
+        """Load the shipped contracts (unless `builtin` is False), then each directory.
+
+        A later directory's contract replaces an earlier one for the same
+        endpoint, so users can override a shipped model or add their own.
+        Raises `ContractError` naming the first bad file.
+        """
+        roots = ([builtin_contracts_dir()] if builtin else []) + [Path(d) for d in directories]
+        models: dict[str, Model] = {}
+        for root in roots:
+            seen: dict[str, Path] = {}
+            for path in contract_files(root):
+                model = load_contract(path)
+                if model.endpoint_id in seen:
+                    raise ContractError(
+                        f"{path}: endpoint_id {model.endpoint_id!r} is already defined"
+                        f" by {seen[model.endpoint_id]}"
+                    )
+                seen[model.endpoint_id] = path
+                models[model.endpoint_id] = model
+        return cls(models.values())
+
+    def get(self, endpoint_id: str) -> Model | None:
+        """The model for an endpoint id, if any."""
+        return self._models.get(endpoint_id)
+
+    def __iter__(self) -> Iterator[Model]:
+        return iter(sorted(self._models.values(), key=lambda m: m.endpoint_id))
+
+    def __len__(self) -> int:
+        return len(self._models)
+
+    def __contains__(self, endpoint_id: object) -> bool:
+        return endpoint_id in self._models
+
+
+def contract_files(root: Path) -> list[Path]:
+    """The contract files under a contracts directory (its ``models/`` or itself)."""
+    if not root.is_dir():
+        raise ContractError(f"{root}: contracts directory does not exist")
+    base = root / "models" if (root / "models").is_dir() else root
+    return sorted(
+        path
+        for path in base.rglob("*")
+        if path.suffix in DATA_SUFFIXES and path.is_file() and "protocol" not in path.parts
+    )
+
+
+def load_contract(path: Path) -> Model:
+    """Load and check one contract file; `ContractError` names the file and problem."""
+    try:
+        data = load_data_file(path)
+    except ValueError as exc:
+        raise ContractError(str(exc)) from exc
+    if not isinstance(data, dict):
+        raise ContractError(f"{path}: a contract is a mapping, got {type(data).__name__}")
+    _check(_contract_validator(), data, path, "")
+    try:
+        endpoint_id = str(EndpointId.parse(data["endpoint_id"]))
+    except InvalidEndpointId as exc:
+        raise ContractError(f"{path}: endpoint_id: {exc}") from exc
+    try:
+        input_schema = inline_refs(data["input_schema"])
+        output_schema = inline_refs(data["output_schema"])
+    except KeyError as exc:
+        raise ContractError(f"{path}: {exc.args[0]}") from exc
+    for name, schema in (("input_schema", input_schema), ("output_schema", output_schema)):
+        try:
+            Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            where = ".".join(str(p) for p in exc.absolute_path)
+            raise ContractError(f"{path}: {name}.{where}: {exc.message}") from exc
+    input_validator = Draft202012Validator(input_schema)
+    output_validator = Draft202012Validator(output_schema)
+    for i, example in enumerate(data["examples"]):
+        _check(input_validator, example["input"], path, f"examples[{i}].input")
+        _check(output_validator, example["output"], path, f"examples[{i}].output")
+    output = data["output"]
+    size = data.get("default_size") or _example_size(data["examples"][0]["output"], output, path)
+    timing = data.get("timing", {})
+    logs = tuple(
+        LogLine(at=float(x.get("at", 0.0)), message=x["message"], level=x.get("level", "INFO"))
+        for x in data.get("logs", [])
+    )
+    return Model(
+        endpoint_id=endpoint_id,
+        title=data.get("title", endpoint_id),
+        output=output,
+        size_from=data.get("size_from", "none"),
+        default_size=(int(size[0]), int(size[1])),
+        queue_seconds=timing.get("queue_seconds"),
+        run_seconds=timing.get("run_seconds"),
+        logs=tuple(sorted(logs, key=lambda line: line.at)),
+        input_schema=input_schema,
+        output_schema=output_schema,
+        examples=tuple(data["examples"]),
+        source=path,
+        _validator=input_validator,
+    )
+
+
+def inline_refs(schema: Any, definitions: dict[str, Any] | None = None) -> Any:
+    """Replace ``definitions.yaml#/$defs/X`` references by the definitions themselves.
+
+    The result is a self-contained schema (no external references), which is
+    what validators, OpenAPI and schema-driven test generators all want.
+    Sibling keywords of a `$ref` (`default`, `description`) override the
+    definition's. Raises KeyError for a reference that cannot be resolved.
+    """
+    defs = definitions if definitions is not None else _definitions()["$defs"]
+    if isinstance(schema, list):
+        return [inline_refs(item, defs) for item in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result = {key: inline_refs(value, defs) for key, value in schema.items() if key != "$ref"}
+    ref = schema.get("$ref")
+    if ref is None:
+        return result
+    name = _definition_name(ref)
+    if name not in defs:
+        raise KeyError(
+            f"$ref {ref!r} cannot be resolved: use 'definitions.yaml#/$defs/<Name>'"
+            f" with one of {', '.join(sorted(defs))}"
+        )
+    return {**inline_refs(defs[name], defs), **result}
+
+
+def random_seed(rng: random.Random) -> int:
+    """A seed as fal reports it when the caller gave none."""
+    return rng.randrange(0, 2**32)
+
+
+def _definition_name(ref: str) -> str:
+    for prefix in (_DEFINITIONS_REF + "/$defs/", "#/$defs/"):
+        if ref.startswith(prefix):
+            return ref[len(prefix) :]
+    return ref
+
+
+@cache
+def _definitions() -> dict[str, Any]:
+    data = load_data_file(protocol_dir() / "definitions.yaml")
+    assert isinstance(data, dict)
+    return data
+
+
+@cache
+def _size_tables() -> dict[str, dict[str, tuple[int, int]]]:
+    data = _definitions()
+    return {
+        "image_size": {k: (v[0], v[1]) for k, v in data["image_size_presets"].items()},
+        "aspect_ratio": {k: (v[0], v[1]) for k, v in data["aspect_ratio_sizes"].items()},
+    }
+
+
+@cache
+def _contract_validator() -> Draft202012Validator:
+    return Draft202012Validator(load_data_file(protocol_dir() / "contract.schema.yaml"))
+
+
+def _check(validator: Draft202012Validator, data: Any, path: Path, where: str) -> None:
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is not None:
+        location = ".".join([where, *(str(p) for p in error.absolute_path)]).strip(".")
+        raise ContractError(f"{path}: {location or '(top level)'}: {error.message}")
+
+
+def _example_size(output: dict[str, Any], kind: str, path: Path) -> tuple[int, int]:
+    if kind == "video":
+        return (0, 0)
+    images = output.get("images") or []
+    if not images:
+        raise ContractError(f"{path}: examples[0].output has no images to take a default size from")
+    return int(images[0]["width"]), int(images[0]["height"])
+
+
+def _format_of(example: dict[str, Any]) -> str:
+    images = example["output"].get("images") or [{}]
+    content_type = str(images[0].get("content_type", "image/jpeg"))
+    return content_type.removeprefix("image/")
+
+
+_TYPE_NAMES = {
+    "string": "string_type",
+    "integer": "int_type",
+    "number": "float_type",
+    "boolean": "bool_type",
+    "array": "list_type",
+    "object": "dict_type",
+    "null": "none_type",
+}
+_KEYWORD_TYPES = {
+    "minimum": "greater_than_equal",
+    "exclusiveMinimum": "greater_than",
+    "maximum": "less_than_equal",
+    "exclusiveMaximum": "less_than",
+    "minLength": "string_too_short",
+    "maxLength": "string_too_long",
+    "minItems": "too_short",
+    "maxItems": "too_long",
+    "enum": "enum",
+    "const": "literal_error",
+    "pattern": "string_pattern_mismatch",
+    "anyOf": "union_error",
+    "oneOf": "union_error",
+    "additionalProperties": "extra_forbidden",
+}
+
+_MESSAGES = {
+    "minimum": "Input should be greater than or equal to {}",
+    "exclusiveMinimum": "Input should be greater than {}",
+    "maximum": "Input should be less than or equal to {}",
+    "exclusiveMaximum": "Input should be less than {}",
+    "minLength": "String should have at least {} characters",
+    "maxLength": "String should have at most {} characters",
+    "minItems": "List should have at least {} items",
+    "maxItems": "List should have at most {} items",
+    "const": "Input should be {!r}",
+    "pattern": "String should match pattern {!r}",
+}
+
+
+def _issue(error: jsonschema.ValidationError) -> ValidationIssue:
+    """Translate a jsonschema error into pydantic/FastAPI's vocabulary."""
+    loc: tuple[str | int, ...] = tuple(error.absolute_path)
+    if error.validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else ""
+        return ValidationIssue(loc=(*loc, missing), msg="Field required", type="missing")
+    if error.validator == "type":
+        expected: Any = error.validator_value
+        name = expected if isinstance(expected, str) else str(expected[0])
+        return ValidationIssue(
+            loc=loc, msg=f"Input should be a valid {name}", type=_TYPE_NAMES.get(name, "type_error")
+        )
+    if error.validator == "enum":
+        values: Any = error.validator_value
+        allowed = ", ".join(repr(v) for v in values)
+        return ValidationIssue(loc=loc, msg=f"Input should be {allowed}", type="enum")
+    kind = _KEYWORD_TYPES.get(str(error.validator), "value_error")
+    template = _MESSAGES.get(str(error.validator))
+    msg = template.format(error.validator_value) if template else error.message
+    return ValidationIssue(loc=loc, msg=msg, type=kind)

@@ -1,0 +1,252 @@
+"""The `mockserver` command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from mockserver.catalog import Catalog, ContractError, contract_files, load_contract
+from mockserver.clock import Clock, ManualClock, RealClock
+from mockserver.mock import FalMock, MockConfig
+from mockserver.profiles import PROFILES, get_profile
+from mockserver.queue import Retention
+
+EPILOG = """\
+examples:
+  mockserver serve                                  # official fal behaviour on 127.0.0.1:8000
+  mockserver serve --profile intermediary           # Bearer auth, queue.fal.run URLs to rewrite
+  mockserver serve --instant --clock manual         # for tests that drive time via /_mock/clock
+  FAL_MOCK_KEYS=k1,k2 mockserver serve --keys-env FAL_MOCK_KEYS
+  mockserver contracts validate ./my-contracts
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="mockserver",
+        description="A mock of the fal.ai queue protocol, served from recorded contracts.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the mock server",
+        description="Run the mock fal queue on HOST:PORT. The control API is under /_mock/,"
+        " the OpenAPI document at /openapi.json, media under /files/, and synchronous"
+        " runs (fal.run) under /_run/<endpoint id> or with 'Host: fal.run'.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    serve.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="official",
+        help="official: 'Key' auth and URLs on this server; intermediary: 'Bearer' auth and"
+        " request URLs on https://queue.fal.run (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="base of the URLs the server returns (default: each request's own origin,"
+        " honouring X-Forwarded-Proto/Host)",
+    )
+    serve.add_argument(
+        "--contracts",
+        metavar="DIR",
+        action="append",
+        type=Path,
+        default=[],
+        help="extra contracts directory (repeatable); its models are added to, or replace,"
+        " the shipped ones",
+    )
+    serve.add_argument(
+        "--no-builtin-contracts",
+        action="store_true",
+        help="serve only the models of the --contracts directories",
+    )
+    serve.add_argument(
+        "--keys-env",
+        metavar="NAME",
+        help="accept only the comma-separated keys in this environment variable"
+        " (default: any non-empty key)",
+    )
+    serve.add_argument(
+        "--runners", type=int, default=2, help="runners per app (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--queue-seconds", type=float, help="time each job waits in the queue (default: per model)"
+    )
+    serve.add_argument("--run-seconds", type=float, help="time each job runs (default: per model)")
+    serve.add_argument("--instant", action="store_true", help="zero queue and run time")
+    serve.add_argument(
+        "--clock",
+        choices=["real", "manual"],
+        default="real",
+        help="real: wall time; manual: time moves only by POST /_mock/clock/advance"
+        " (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--result-ttl",
+        type=float,
+        default=3600.0,
+        help="seconds results are kept (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--large-result-ttl",
+        type=float,
+        default=360.0,
+        help="seconds large results are kept (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--large-result-bytes",
+        type=int,
+        default=10 * 1024,
+        help="size from which a result is large (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--max-body-bytes",
+        type=int,
+        default=10 * 1024 * 1024,
+        help="largest request body accepted; larger gets 413 (default: %(default)s)",
+    )
+    serve.add_argument("--seed", type=int, help="seed for random model seeds (reproducible runs)")
+    serve.add_argument("--ssl-certfile", metavar="FILE", help="serve HTTPS with this certificate")
+    serve.add_argument("--ssl-keyfile", metavar="FILE", help="private key for --ssl-certfile")
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn log level (default: %(default)s)",
+    )
+
+    contracts = commands.add_parser("contracts", help="inspect contract directories")
+    contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)
+    validate = contracts_commands.add_parser(
+        "validate", help="check every contract file in DIR and report problems by file"
+    )
+    validate.add_argument("directories", nargs="+", type=Path, metavar="DIR")
+    listing = contracts_commands.add_parser("list", help="list the models a server would serve")
+    listing.add_argument("directories", nargs="*", type=Path, metavar="DIR")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> MockConfig:
+    """A `MockConfig` from parsed `serve` arguments; ValueError for bad combinations."""
+    keys = None
+    if args.keys_env:
+        raw = os.environ.get(args.keys_env, "")
+        keys = frozenset(k.strip() for k in raw.split(",") if k.strip())
+        if not keys:
+            raise ValueError(f"--keys-env {args.keys_env}: the variable is unset or empty")
+    if args.runners < 1:
+        raise ValueError("--runners must be at least 1")
+    if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
+        raise ValueError("--ssl-certfile and --ssl-keyfile go together")
+    for name in ("queue_seconds", "run_seconds", "result_ttl", "large_result_ttl"):
+        value = getattr(args, name)
+        if value is not None and value < 0:
+            raise ValueError(f"--{name.replace('_', '-')} must not be negative")
+    return MockConfig(
+        profile=get_profile(args.profile),
+        keys=keys,
+        public_url=args.public_url,
+        contracts=tuple(args.contracts),
+        builtin_contracts=not args.no_builtin_contracts,
+        runners=args.runners,
+        queue_seconds=args.queue_seconds,
+        run_seconds=args.run_seconds,
+        instant=args.instant,
+        retention=Retention(args.result_ttl, args.large_result_ttl, args.large_result_bytes),
+        max_body_bytes=args.max_body_bytes,
+        seed=args.seed,
+    )
+
+
+def _serve(args: argparse.Namespace, console: Console) -> int:
+    import uvicorn
+
+    from mockserver.app import create_app
+
+    config = config_from_args(args)
+    clock: Clock = ManualClock() if args.clock == "manual" else RealClock()
+    mock = FalMock(config, clock=clock)
+    scheme = "https" if args.ssl_certfile else "http"
+    base = config.public_url or f"{scheme}://{args.host}:{args.port}"
+    console.print(
+        f"[bold]fal mock[/bold] ({config.profile.name} profile, "
+        f"'Authorization: {config.profile.auth_scheme} <key>') on {base}\n"
+        f"  {len(mock.catalog)} models · {args.clock} clock · control API {base}/_mock/"
+        f" · OpenAPI {base}/openapi.json"
+    )
+    uvicorn.run(
+        create_app(mock),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+    )
+    return 0
+
+
+def _validate(directories: Sequence[Path], console: Console) -> int:
+    problems = 0
+    checked = 0
+    for directory in directories:
+        try:
+            files = contract_files(directory)
+        except ContractError as exc:
+            console.print(f"[red]✗[/red] {exc}")
+            problems += 1
+            continue
+        for path in files:
+            checked += 1
+            try:
+                model = load_contract(path)
+            except ContractError as exc:
+                problems += 1
+                console.print(f"[red]✗[/red] {exc}", highlight=False)
+            else:
+                console.print(f"[green]✓[/green] {path}: {model.endpoint_id}", highlight=False)
+    console.print(f"{checked} contract file(s) checked, {problems} problem(s)")
+    return 1 if problems else 0
+
+
+def _list(directories: Sequence[Path], console: Console) -> int:
+    catalog = Catalog.load(*directories)
+    table = Table("endpoint id", "output", "title")
+    for model in catalog:
+        table.add_row(model.endpoint_id, model.output, model.title)
+    console.print(table)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mockserver` command; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    console = Console()
+    errors = Console(stderr=True)
+    try:
+        if args.command == "serve":
+            return _serve(args, console)
+        if args.contracts_command == "validate":
+            return _validate(args.directories, console)
+        return _list(args.directories, console)
+    except (ContractError, ValueError) as exc:
+        errors.print(f"mockserver: error: {exc}", highlight=False, markup=False)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

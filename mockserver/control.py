@@ -1,0 +1,170 @@
+"""The control API under ``/_mock/``: the HTTP twin of `FalMock`'s control methods.
+
+For tests that run the server out of process: reset, move the clock, script
+outcomes and faults, and read what the code under test sent. It needs no key;
+bind the server to loopback (the default) when that matters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from mockserver.clock import iso_timestamp
+from mockserver.faults import Fault
+from mockserver.http import error_response, json_response, read_json_body
+from mockserver.mock import FalMock, HttpError
+from mockserver.outcomes import Outcome
+
+_CONTROL_BODY_LIMIT = 1024 * 1024
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def routes() -> list[BaseRoute]:
+    """The control API's routes (mounted at ``/_mock``)."""
+    return [
+        Route("/health", _guard(_health), methods=["GET"]),
+        Route("/reset", _guard(_reset), methods=["POST"]),
+        Route("/clock", _guard(_clock), methods=["GET"]),
+        Route("/clock/advance", _guard(_advance), methods=["POST"]),
+        Route("/requests", _guard(_requests), methods=["GET"]),
+        Route("/jobs", _guard(_jobs), methods=["GET"]),
+        Route("/jobs/{request_id}", _guard(_job), methods=["GET"]),
+        Route("/models", _guard(_models), methods=["GET"]),
+        Route("/outcomes", _guard(_outcomes), methods=["POST"]),
+        Route("/faults", _guard(_faults), methods=["GET", "POST", "DELETE"]),
+    ]
+
+
+def _guard(endpoint: Endpoint) -> Endpoint:
+    async def guarded(request: Request) -> Response:
+        try:
+            return await endpoint(request)
+        except HttpError as error:
+            return error_response(error)
+        except ValueError as exc:
+            return json_response(422, {"detail": str(exc)})
+
+    guarded.__name__ = endpoint.__name__
+    return guarded
+
+
+def _mock(request: Request) -> FalMock:
+    mock: FalMock = request.app.state.mock
+    return mock
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    # Lenient about Content-Type: `curl -d '{...}'` sends a form type by default.
+    _, data = await read_json_body(request, _CONTROL_BODY_LIMIT, strict_type=False)
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    return data
+
+
+def _clock_json(mock: FalMock) -> dict[str, Any]:
+    now = mock.clock.now()
+    return {"now": iso_timestamp(now), "timestamp": now, "manual": mock.clock.manual}
+
+
+async def _health(request: Request) -> Response:
+    mock = _mock(request)
+    return json_response(
+        200,
+        {
+            "status": "ok",
+            "profile": mock.config.profile.name,
+            "auth_scheme": mock.config.profile.auth_scheme,
+            "models": len(mock.catalog),
+            "jobs": len(mock.engine),
+            "clock": _clock_json(mock),
+        },
+    )
+
+
+async def _reset(request: Request) -> Response:
+    _mock(request).reset()
+    return json_response(200, {"status": "reset"})
+
+
+async def _clock(request: Request) -> Response:
+    return json_response(200, _clock_json(_mock(request)))
+
+
+async def _advance(request: Request) -> Response:
+    data = await _body(request)
+    seconds = data.get("seconds")
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        raise ValueError("'seconds' must be a number")
+    mock = _mock(request)
+    try:
+        mock.advance(seconds)
+    except ValueError as exc:
+        raise HttpError(409 if "real" in str(exc) else 422, {"detail": str(exc)}) from None
+    return json_response(200, _clock_json(mock))
+
+
+async def _requests(request: Request) -> Response:
+    entries = _mock(request).requests
+    action = request.query_params.get("action")
+    if action:
+        entries = [e for e in entries if e.action == action]
+    return json_response(200, [e.to_json() for e in entries])
+
+
+async def _jobs(request: Request) -> Response:
+    mock = _mock(request)
+    return json_response(200, [mock.job_summary(job) for job in mock.engine.jobs()])
+
+
+async def _job(request: Request) -> Response:
+    mock = _mock(request)
+    request_id = request.path_params["request_id"]
+    job = mock.engine.get(request_id)
+    if job is None:
+        raise HttpError(404, {"detail": f"Request {request_id!r} not found"})
+    return json_response(200, mock.job_summary(job))
+
+
+async def _models(request: Request) -> Response:
+    return json_response(
+        200,
+        [
+            {"endpoint_id": m.endpoint_id, "title": m.title, "output": m.output}
+            for m in _mock(request).catalog
+        ],
+    )
+
+
+async def _outcomes(request: Request) -> Response:
+    """``{"endpoint_id": "fal-ai/flux-1/dev"|"*", "outcome": {...}, "times": 1|null}``."""
+    data = await _body(request)
+    mock = _mock(request)
+    endpoint_id = data.get("endpoint_id", "*")
+    if not isinstance(endpoint_id, str) or (endpoint_id != "*" and endpoint_id not in mock.catalog):
+        raise ValueError(f"endpoint_id must be '*' or a known endpoint, got {endpoint_id!r}")
+    outcome = Outcome.from_json(data.get("outcome", {}))
+    times = data.get("times", 1)
+    if times is None:
+        mock.set_outcome(endpoint_id, outcome)
+    elif isinstance(times, int) and not isinstance(times, bool) and times >= 1:
+        mock.next_outcome(endpoint_id, outcome, times)
+    else:
+        raise ValueError("times must be a positive integer, or null for every later request")
+    return json_response(
+        200, {"endpoint_id": endpoint_id, "outcome": outcome.to_json(), "times": times}
+    )
+
+
+async def _faults(request: Request) -> Response:
+    mock = _mock(request)
+    if request.method == "POST":
+        fault = mock.add_fault(Fault.from_json(await _body(request)))
+        return json_response(200, fault.to_json())
+    if request.method == "DELETE":
+        mock.faults.clear()
+    return json_response(200, [f.to_json() for f in mock.faults.pending()])

@@ -1,0 +1,171 @@
+"""Injected faults: what the next matching request(s) get instead of an answer."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+FaultAction = Literal["submit", "status", "stream", "result", "cancel", "run", "media", "any"]
+FAULT_ACTIONS: tuple[str, ...] = (
+    "submit",
+    "status",
+    "stream",
+    "result",
+    "cancel",
+    "run",
+    "media",
+    "any",
+)
+_ids = itertools.count(1)
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """A transport-level misbehaviour for matching requests.
+
+    `status_code` answers with a fal-style error instead of the real answer
+    (429 adds `Retry-After: retry_after`); `latency` delays the answer by
+    that many real seconds (it models the network, not the queue); `drop`
+    closes the connection mid-response. `endpoint` matches an endpoint id or
+    app id prefix (None: any); `times` is how many requests it applies to
+    (None: until cleared).
+    """
+
+    status_code: int | None = None
+    latency: float = 0.0
+    drop: bool = False
+    retry_after: float | None = None
+    detail: str | None = None
+    endpoint: str | None = None
+    action: FaultAction = "any"
+    times: int | None = 1
+    id: int = field(default_factory=lambda: next(_ids))
+
+    def matches(self, action: str, endpoint: str | None) -> bool:
+        """Does this fault apply to a request doing `action` on `endpoint`?"""
+        if self.action not in ("any", action):
+            return False
+        if self.endpoint is None:
+            return True
+        return endpoint is not None and (
+            endpoint == self.endpoint or endpoint.startswith(self.endpoint.rstrip("/") + "/")
+        )
+
+    @classmethod
+    def from_json(cls, data: Any) -> Fault:
+        """Build a fault from the control API's JSON; ValueError says what is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError("a fault is a JSON object")
+        known = {
+            "status_code",
+            "latency",
+            "drop",
+            "retry_after",
+            "detail",
+            "endpoint",
+            "action",
+            "times",
+        }
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fault field(s): {', '.join(unknown)}")
+        code = data.get("status_code")
+        if code is not None and (
+            isinstance(code, bool) or not isinstance(code, int) or not 400 <= code <= 599
+        ):
+            raise ValueError("status_code must be an integer from 400 to 599")
+        latency = data.get("latency", 0.0)
+        if (
+            isinstance(latency, bool)
+            or not isinstance(latency, int | float)
+            or not 0 <= latency <= 300
+        ):
+            raise ValueError("latency must be a number of seconds from 0 to 300")
+        retry_after = data.get("retry_after")
+        if retry_after is not None and (
+            isinstance(retry_after, bool)
+            or not isinstance(retry_after, int | float)
+            or retry_after < 0
+        ):
+            raise ValueError("retry_after must be a non-negative number of seconds")
+        action = data.get("action", "any")
+        if action not in FAULT_ACTIONS:
+            raise ValueError(f"action must be one of {', '.join(FAULT_ACTIONS)}")
+        times = data.get("times", 1)
+        if times is not None and (
+            isinstance(times, bool) or not isinstance(times, int) or times < 1
+        ):
+            raise ValueError("times must be a positive integer, or null for 'until cleared'")
+        drop = data.get("drop", False)
+        if not isinstance(drop, bool):
+            raise ValueError("drop must be true or false")
+        if code is None and not drop and not latency:
+            raise ValueError("a fault needs at least one of status_code, latency or drop")
+        for name in ("endpoint", "detail"):
+            if data.get(name) is not None and not isinstance(data[name], str):
+                raise ValueError(f"{name} must be a string")
+        return cls(
+            status_code=code,
+            latency=float(latency),
+            drop=drop,
+            retry_after=float(retry_after) if retry_after is not None else None,
+            detail=data.get("detail"),
+            endpoint=data.get("endpoint"),
+            action=action,
+            times=times,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form (as listed by the control API)."""
+        return {
+            "id": self.id,
+            "status_code": self.status_code,
+            "latency": self.latency,
+            "drop": self.drop,
+            "retry_after": self.retry_after,
+            "detail": self.detail,
+            "endpoint": self.endpoint,
+            "action": self.action,
+            "times": self.times,
+        }
+
+
+class FaultPlan:
+    """The faults waiting for requests, consumed in the order they were added."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._faults: list[Fault] = []
+
+    def add(self, fault: Fault) -> Fault:
+        """Queue a fault."""
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def take(self, action: str, endpoint: str | None) -> Fault | None:
+        """The first fault matching this request, used up by one application."""
+        if not self._faults:  # the hot path: no lock when nothing is planned
+            return None
+        with self._lock:
+            for i, fault in enumerate(self._faults):
+                if fault.matches(action, endpoint):
+                    if fault.times is not None:
+                        if fault.times <= 1:
+                            del self._faults[i]
+                        else:
+                            self._faults[i] = replace(fault, times=fault.times - 1)
+                    return fault
+        return None
+
+    def clear(self) -> None:
+        """Forget every planned fault."""
+        with self._lock:
+            self._faults.clear()
+
+    def pending(self) -> list[Fault]:
+        """The faults not yet used up."""
+        with self._lock:
+            return list(self._faults)

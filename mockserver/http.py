@@ -1,0 +1,154 @@
+"""Small HTTP helpers shared by the protocol and control routes."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from mockserver.mock import HttpError
+
+_HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))(:\d{1,5})?$")
+_JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]*\+)?json$")
+
+
+def json_response(
+    status_code: int, body: Any, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A compact JSON response."""
+    return Response(
+        json.dumps(body, separators=(",", ":")).encode(),
+        status_code=status_code,
+        headers=dict(headers or {}),
+        media_type="application/json",
+    )
+
+
+def error_response(error: HttpError) -> Response:
+    """The JSON answer for an `HttpError`."""
+    return json_response(error.status_code, error.body, error.headers)
+
+
+def public_base(request: Request, configured: str | None) -> str:
+    """The origin clients reach this server on: configured, forwarded, or the request's."""
+    if configured:
+        return configured.rstrip("/")
+    headers = request.headers
+    proto = headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip().lower()
+    if proto not in ("http", "https"):
+        raise HttpError(400, {"detail": "Invalid X-Forwarded-Proto header: use http or https"})
+    host = headers.get("x-forwarded-host") or headers.get("host") or ""
+    host = host.split(",")[0].strip()
+    if not _HOST.match(host):
+        raise HttpError(400, {"detail": "Invalid Host or X-Forwarded-Host header"})
+    return f"{proto}://{host}"
+
+
+def hostname(request: Request) -> str:
+    """The Host header's name part, lower-cased (without the port)."""
+    host = request.headers.get("host", "").strip().lower()
+    if host.startswith("["):
+        return host.split("]", 1)[0] + "]"
+    return host.rsplit(":", 1)[0] if ":" in host else host
+
+
+def parse_flag(value: str | None, name: str) -> bool:
+    """A boolean query parameter as clients send it: 1/0, true/false, or absent."""
+    if value is None:
+        return False
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise HttpError(
+        422,
+        {
+            "detail": [
+                {
+                    "loc": ["query", name],
+                    "msg": "Input should be a valid boolean (1/0 or true/false)",
+                    "type": "bool_parsing",
+                }
+            ]
+        },
+    )
+
+
+async def read_json_body(
+    request: Request, limit: int, *, strict_type: bool = True
+) -> tuple[bytes, Any]:
+    """The raw body and its parsed JSON; 413/415/422 as FastAPI would answer.
+
+    With `strict_type`, a Content-Type that is present and not JSON gets 415
+    (an absent one is read as JSON, as fal does for bare curl calls).
+    """
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if strict_type and content_type and not _JSON_TYPES.match(content_type):
+        raise HttpError(
+            415,
+            {"detail": f"Unsupported Content-Type {content_type!r}: send application/json"},
+        )
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise HttpError(400, {"detail": "Invalid Content-Length header"})
+        if int(declared) > limit:
+            raise _too_large(int(declared), limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(size, limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise HttpError(
+            422, {"detail": [{"loc": ["body"], "msg": "Field required", "type": "missing"}]}
+        )
+    try:
+        return raw, json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        position = getattr(exc, "pos", 0)
+        reason = getattr(exc, "msg", None) or str(exc)
+        raise HttpError(
+            422,
+            {
+                "detail": [
+                    {
+                        "loc": ["body", position],
+                        "msg": "JSON decode error",
+                        "type": "json_invalid",
+                        "ctx": {"error": reason},
+                    }
+                ]
+            },
+        ) from None
+
+
+def _too_large(size: int, limit: int) -> HttpError:
+    return HttpError(413, {"detail": f"Request body too large: {size} bytes (limit {limit})"})
+
+
+class DroppedConnection(Response):
+    """Starts a response, sends part of it and stops: the client sees the
+    connection close mid-body, as with a crashed proxy."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", b"1024")],
+            }
+        )
+        await send({"type": "http.response.body", "body": b'{"status":', "more_body": True})

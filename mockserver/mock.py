@@ -1,0 +1,520 @@
+"""`FalMock`: the mock fal service as a Python object.
+
+It owns the catalog, the queue engine, the media registry, the request log,
+outcomes and faults. The Starlette app (`mockserver.app`) is a thin HTTP skin
+over it, and the control API (`mockserver.control`) exposes its operations; in
+process, tests call the same methods directly.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import sys
+import threading
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mockserver.catalog import Catalog, Model, random_seed
+from mockserver.clock import Clock, ManualClock, RealClock, iso_timestamp
+from mockserver.endpoints import EndpointId, request_path
+from mockserver.faults import Fault, FaultPlan
+from mockserver.media import MediaSpec, media_size, render
+from mockserver.outcomes import Outcome
+from mockserver.profiles import OFFICIAL, Profile
+from mockserver.queue import Job, Priority, QueueEngine, QueueFull, Retention, State
+from mockserver.redact import fingerprint
+
+#: What `mockserver serve` uses when a contract sets no timing: a person polling
+#: with curl sees each phase.
+DEFAULT_QUEUE_SECONDS = 1.0
+DEFAULT_RUN_SECONDS = 1.0
+_BUCKETS = ("rabbit", "lion", "koala", "tiger", "panda", "zebra", "monkey", "penguin")
+_MAX_LOGGED_BODY = 64 * 1024
+
+
+class HttpError(Exception):
+    """A protocol-level error answer: status code, JSON body, extra headers."""
+
+    def __init__(
+        self, status_code: int, body: Any, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, body)
+        self.status_code = status_code
+        self.body = body
+        self.headers = dict(headers or {})
+
+
+def not_found(request_id: str) -> HttpError:
+    """The answer for an unknown, expired or foreign request id."""
+    return HttpError(404, {"detail": f"Request {request_id!r} not found"})
+
+
+@dataclass(frozen=True)
+class MockConfig:
+    """Everything that shapes a mock server; every field has a sensible default.
+
+    `keys` is the set of accepted API keys (None: any non-empty key). Timing:
+    `queue_seconds`/`run_seconds` override every model's contract timing;
+    `instant` makes both zero. `public_url` fixes the base of returned URLs
+    (else each request's own origin, honouring X-Forwarded-Proto/Host).
+    """
+
+    profile: Profile = OFFICIAL
+    keys: frozenset[str] | None = field(default=None, repr=False)
+    public_url: str | None = None
+    contracts: tuple[Path, ...] = ()
+    builtin_contracts: bool = True
+    runners: int = 1
+    queue_seconds: float | None = None
+    run_seconds: float | None = None
+    instant: bool = False
+    retention: Retention = field(default_factory=Retention)
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_jobs: int = 1_000_000
+    request_log_size: int = 1000
+    stream_keepalive: float = 5.0
+    run_hosts: frozenset[str] = frozenset({"fal.run"})
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request the mock received, with secrets removed."""
+
+    time: float
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    action: str
+    endpoint_id: str | None
+    request_id: str | None
+    body: Any
+    status_code: int
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON form, as the control API lists it."""
+        return {
+            "time": iso_timestamp(self.time),
+            "method": self.method,
+            "path": self.path,
+            "query": self.query,
+            "headers": self.headers,
+            "action": self.action,
+            "endpoint_id": self.endpoint_id,
+            "request_id": self.request_id,
+            "body": self.body,
+            "status_code": self.status_code,
+        }
+
+
+@dataclass(slots=True)
+class _JobExtras:
+    """What the mock keeps per job beyond the engine's state."""
+
+    base_url: str
+    seed: int
+    headers: dict[str, str]
+    webhook: str | None
+
+
+class FalMock:
+    """The mock fal service: protocol operations plus the control operations."""
+
+    def __init__(
+        self,
+        config: MockConfig | None = None,
+        *,
+        clock: Clock | None = None,
+        catalog: Catalog | None = None,
+    ) -> None:
+        self.config = config or MockConfig()
+        self.clock: Clock = clock or RealClock()
+        self.catalog = catalog or Catalog.load(
+            *self.config.contracts, builtin=self.config.builtin_contracts
+        )
+        self._rng = random.Random(self.config.seed)
+        self._lock = threading.RLock()
+        self._extras: dict[str, _JobExtras] = {}
+        self._media: dict[str, MediaSpec] = {}
+        self._default_outcomes: dict[str, Outcome] = {}
+        self._next_outcomes: dict[str, deque[Outcome]] = {}
+        self.faults = FaultPlan()
+        self._log: deque[RecordedRequest] = deque(maxlen=self.config.request_log_size)
+        self.engine = QueueEngine(
+            self.clock,
+            runners=self.config.runners,
+            retention=self.config.retention,
+            max_jobs=self.config.max_jobs,
+            on_complete=self._complete,
+            on_purge=self._purge,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"FalMock(profile={self.config.profile.name!r}, models={len(self.catalog)},"
+            f" jobs={len(self.engine)}, clock={self.clock!r})"
+        )
+
+    # -- auth ------------------------------------------------------------------
+
+    def authenticate(self, authorization: str | None) -> str:
+        """The tenant (a key fingerprint) for an Authorization header, or a 401."""
+        scheme = self.config.profile.auth_scheme
+        if not authorization or not authorization.strip():
+            raise HttpError(
+                401,
+                {"detail": f"Missing Authorization header: send 'Authorization: {scheme} <key>'"},
+            )
+        given, _, key = authorization.strip().partition(" ")
+        key = key.strip()
+        if given.lower() != scheme.lower() or not key:
+            raise HttpError(
+                401,
+                {"detail": f"Invalid Authorization header: expected '{scheme} <key>'"},
+            )
+        if self.config.keys is not None and key not in self.config.keys:
+            raise HttpError(401, {"detail": "Invalid API key"})
+        return fingerprint(key)
+
+    # -- protocol --------------------------------------------------------------
+
+    def model_for(self, endpoint_id: str) -> Model:
+        """The model of an endpoint id, or a 404 naming it."""
+        model = self.catalog.get(endpoint_id)
+        if model is None:
+            raise HttpError(404, {"detail": f"Application {endpoint_id!r} not found"})
+        return model
+
+    def submit(
+        self,
+        model: Model,
+        tenant: str,
+        payload: Any,
+        *,
+        base_url: str,
+        headers: Mapping[str, str] | None = None,
+        webhook: str | None = None,
+        sync: bool = False,
+    ) -> tuple[Job, int]:
+        """Validate and queue a request (`sync`: run it at once, bypassing the queue)."""
+        issues = model.validate(payload)
+        if issues:
+            raise HttpError(422, {"detail": [issue.to_json() for issue in issues]})
+        fal_headers = {k.lower(): v for k, v in (headers or {}).items()}
+        priority = _priority(fal_headers.get("x-fal-queue-priority"))
+        timeout = _timeout(fal_headers.get("x-fal-request-timeout"))
+        data = model.with_defaults(payload)
+        outcome = self._take_outcome(model.endpoint_id)
+        queue_s, run_s = self._durations(model, outcome)
+        seed = data["seed"] if isinstance(data.get("seed"), int) else random_seed(self._rng)
+        extras = _JobExtras(sys.intern(base_url), seed, fal_headers, webhook)
+        with self._lock:
+            try:
+                job, position = self.engine.submit(
+                    tenant=tenant,
+                    endpoint_id=model.endpoint_id,
+                    app_id=("sync:" if sync else "") + model.app_id,
+                    priority=priority,
+                    queue_seconds=0.0 if sync else queue_s,
+                    run_seconds=0.0 if sync else run_s,
+                    outcome=outcome,
+                    logs=outcome.logs if outcome.logs is not None else model.logs,
+                    timeout=timeout,
+                    payload=data,
+                    on_created=lambda job: self._extras.__setitem__(job.id, extras),
+                )
+            except QueueFull:
+                raise HttpError(
+                    429,
+                    {"detail": "Too many requests in the queue; try again later"},
+                    {"Retry-After": "1"},
+                ) from None
+        return job, position
+
+    def urls(self, job: Job, base_url: str) -> dict[str, str]:
+        """response/status/cancel URLs of a job, on the profile's request base."""
+        base = (self.config.profile.request_url_base or base_url).rstrip("/")
+        app_id = job.app_id.removeprefix("sync:")
+        return {
+            "response_url": base + request_path(app_id, job.id),
+            "status_url": base + request_path(app_id, job.id, "status"),
+            "cancel_url": base + request_path(app_id, job.id, "cancel"),
+        }
+
+    def find(self, tenant: str, app_id: str, request_id: str) -> Job:
+        """The job a request URL addresses, or a 404 (unknown, expired, another key's)."""
+        job = self.engine.get(request_id, tenant)
+        if job is None or job.app_id.removeprefix("sync:") != app_id:
+            raise not_found(request_id)
+        return job
+
+    def status_body(
+        self, job: Job, base_url: str, *, with_logs: bool, logs_from: int = 0
+    ) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body) of a status poll; `logs_from` skips logs already sent."""
+        now = self.clock.now()
+        body: dict[str, Any] = {"status": job.state.value, "request_id": job.id}
+        body.update(self.urls(job, base_url))
+        if job.state is State.IN_QUEUE:
+            body["queue_position"] = self.engine.queue_position(job)
+        body["logs"] = (
+            [
+                {
+                    "message": line.message,
+                    "level": line.level,
+                    "source": "USER",
+                    "timestamp": iso_timestamp(at),
+                }
+                for at, line in job.visible_logs(now)[logs_from:]
+            ]
+            if with_logs
+            else None
+        )
+        if job.state is State.COMPLETED:
+            if job.started_at is not None and job.ended_at is not None:
+                body["metrics"] = {"inference_time": round(job.ended_at - job.started_at, 6)}
+            error = self.error_of(job)
+            if error is not None:
+                body["error"] = _error_text(error.body.get("detail"))
+                body["error_type"] = error.body.get("error_type") or job.outcome.error_type
+            return 200, body
+        return 202, body
+
+    def error_of(self, job: Job) -> HttpError | None:
+        """The error a completed job's result answers with (None for success)."""
+        if job.cancelled:
+            return HttpError(499, {"detail": "Request was cancelled"})
+        if job.timed_out:
+            detail = "Request timed out (X-Fal-Request-Timeout exceeded)"
+            return _infra(504, detail, "request_timeout")
+        outcome = job.outcome
+        if outcome.kind == "model_error":
+            body: dict[str, Any] = {"detail": outcome.detail}
+            return HttpError(outcome.status_code, body)
+        if outcome.kind == "infra_error":
+            return _infra(
+                outcome.status_code, outcome.detail, outcome.error_type or "internal_error"
+            )
+        return None
+
+    def result(self, job: Job) -> tuple[int, bytes]:
+        """(HTTP status, JSON bytes) of a result fetch; errors raise `HttpError`."""
+        if job.state is not State.COMPLETED:
+            where = "in the queue" if job.state is State.IN_QUEUE else "in progress"
+            raise HttpError(400, {"detail": f"Request is still {where}"})
+        error = self.error_of(job)
+        if error is not None:
+            raise error
+        assert isinstance(job.result, bytes)
+        return 200, job.result
+
+    def cancel(self, job: Job) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body) of a cancel request."""
+        if self.engine.cancel(job):
+            return 202, {"status": "CANCELLATION_REQUESTED"}
+        return 400, {"status": "ALREADY_COMPLETED", "detail": "Request already completed"}
+
+    def media(self, name: str) -> tuple[MediaSpec, bytes] | None:
+        """The bytes behind a media file name (None when unknown or expired)."""
+        self.engine.sync()
+        spec = self._media.get(name.split(".", 1)[0])
+        if spec is None:
+            return None
+        return spec, render(spec)
+
+    # -- control -----------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget jobs, media, recorded requests, outcomes and faults."""
+        with self._lock:
+            self.engine.reset()
+            self._default_outcomes.clear()
+            self._next_outcomes.clear()
+            self.faults.clear()
+            self._log.clear()
+
+    def advance(self, seconds: float) -> float:
+        """Move a manual clock forward; returns the new time."""
+        if not isinstance(self.clock, ManualClock):
+            raise ValueError("the clock is real: start the mock with a manual clock to advance it")
+        return self.clock.advance(seconds)
+
+    def set_outcome(self, endpoint_id: str, outcome: Outcome) -> None:
+        """Every later request to `endpoint_id` ("*": any) ends with `outcome`."""
+        with self._lock:
+            self._default_outcomes[endpoint_id] = outcome
+
+    def next_outcome(self, endpoint_id: str, outcome: Outcome, times: int = 1) -> None:
+        """The next `times` requests to `endpoint_id` ("*": any) end with `outcome`."""
+        with self._lock:
+            self._next_outcomes.setdefault(endpoint_id, deque()).extend([outcome] * times)
+
+    def add_fault(self, fault: Fault) -> Fault:
+        """Plan a transport fault for matching requests."""
+        return self.faults.add(fault)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """The requests received so far (oldest first, secrets removed)."""
+        return list(self._log)
+
+    def record(self, entry: RecordedRequest) -> None:
+        """Append to the request log (bounded: the oldest entries drop out)."""
+        self._log.append(entry)
+
+    def job_summary(self, job: Job) -> dict[str, Any]:
+        """A JSON description of a job for the control API."""
+        extras = self._extras.get(job.id)
+        return {
+            "request_id": job.id,
+            "endpoint_id": job.endpoint_id,
+            "status": job.state.value,
+            "cancelled": job.cancelled,
+            "failed": job.failed,
+            "priority": job.priority,
+            "queue_position": self.engine.queue_position(job),
+            "submitted_at": iso_timestamp(job.submitted_at),
+            "started_at": _maybe_iso(job.started_at),
+            "ended_at": _maybe_iso(job.ended_at),
+            "expires_at": _maybe_iso(job.expires_at),
+            "outcome": job.outcome.to_json(),
+            "seed": extras.seed if extras else None,
+            "headers": extras.headers if extras else {},
+            "webhook": extras.webhook if extras else None,
+        }
+
+    # -- engine hooks ----------------------------------------------------------------
+
+    def _complete(self, job: Job) -> int:
+        """Fill a successful job's result (media registered); returns its size."""
+        model = self.catalog.get(job.endpoint_id)
+        extras = self._extras.get(job.id)
+        if model is None or extras is None or not isinstance(job.payload, dict):
+            job.result = b"{}"
+            return 2
+        specs = model.media_specs(job.payload, extras.seed)
+        urls = []
+        for spec in specs:
+            token = secrets.token_urlsafe(15)
+            self._media[token] = spec
+            job.media.append(token)
+            bucket = _BUCKETS[spec.seed % len(_BUCKETS)]
+            ext = spec.file_name.rsplit(".", 1)[-1]
+            urls.append(f"{extras.base_url.rstrip('/')}/files/{bucket}/{token}.{ext}")
+        sizes = [media_size(spec) if spec.kind == "video" else 0 for spec in specs]
+        output = model.build_output(job.payload, extras.seed, urls, specs, job.run_seconds, sizes)
+        job.result = json.dumps(output, separators=(",", ":")).encode()
+        return len(job.result)
+
+    def _purge(self, job: Job) -> None:
+        for token in job.media:
+            self._media.pop(token, None)
+        self._extras.pop(job.id, None)
+
+    def _take_outcome(self, endpoint_id: str) -> Outcome:
+        with self._lock:
+            for key in (endpoint_id, "*"):
+                pending = self._next_outcomes.get(key)
+                if pending:
+                    return pending.popleft()
+            return self._default_outcomes.get(
+                endpoint_id, self._default_outcomes.get("*", Outcome())
+            )
+
+    def _durations(self, model: Model, outcome: Outcome) -> tuple[float, float]:
+        config = self.config
+        if config.instant:
+            queue_s, run_s = 0.0, 0.0
+        else:
+            queue_s = _first(config.queue_seconds, model.queue_seconds, DEFAULT_QUEUE_SECONDS)
+            run_s = _first(config.run_seconds, model.run_seconds, DEFAULT_RUN_SECONDS)
+        # An outcome's own timing (a "slow" run) wins even in instant mode.
+        return _first(outcome.queue_seconds, queue_s), _first(outcome.run_seconds, run_s)
+
+    def log_body(self, raw: bytes, parsed: Any) -> Any:
+        """What the request log keeps of a body (large ones are summarised)."""
+        if len(raw) > _MAX_LOGGED_BODY:
+            return {"_truncated": True, "size": len(raw)}
+        return parsed
+
+    def endpoint_of(self, app_or_endpoint: str) -> str | None:
+        """Normalise an endpoint id for logs (None when it is not one)."""
+        try:
+            return str(EndpointId.parse(app_or_endpoint))
+        except ValueError:
+            return None
+
+
+def _first(*values: float | None) -> float:
+    for value in values:
+        if value is not None:
+            return value
+    return 0.0
+
+
+def _infra(status_code: int, detail: Any, error_type: str) -> HttpError:
+    return HttpError(
+        status_code,
+        {"detail": detail, "error_type": error_type},
+        {"X-Fal-Error-Type": error_type},
+    )
+
+
+def _error_text(detail: Any) -> str:
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
+        return str(detail[0].get("msg", "Request failed"))
+    return "Request failed"
+
+
+def _maybe_iso(value: float | None) -> str | None:
+    return iso_timestamp(value) if value is not None else None
+
+
+def _priority(value: str | None) -> Priority:
+    if value is None or value.strip().lower() == "normal":
+        return "normal"
+    if value.strip().lower() == "low":
+        return "low"
+    raise HttpError(
+        422,
+        {
+            "detail": [
+                {
+                    "loc": ["header", "x-fal-queue-priority"],
+                    "msg": "Input should be 'normal' or 'low'",
+                    "type": "enum",
+                }
+            ]
+        },
+    )
+
+
+def _timeout(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 86400:
+        raise HttpError(
+            422,
+            {
+                "detail": [
+                    {
+                        "loc": ["header", "x-fal-request-timeout"],
+                        "msg": "Input should be a number of seconds greater than 0",
+                        "type": "float_parsing",
+                    }
+                ]
+            },
+        )
+    return seconds

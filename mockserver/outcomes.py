@@ -1,0 +1,188 @@
+"""How a simulated run ends: success, a model error, or an infrastructure error."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+OutcomeKind = Literal["success", "model_error", "infra_error"]
+
+#: Infrastructure error kinds fal documents, with the status code each comes with.
+INFRA_ERROR_CODES: dict[str, int] = {
+    "request_timeout": 504,
+    "startup_timeout": 504,
+    "runner_disconnected": 503,
+    "runner_scheduling_failure": 503,
+    "internal_error": 500,
+}
+
+CONTENT_POLICY_DETAIL: list[dict[str, Any]] = [
+    {
+        "loc": ["body", "prompt"],
+        "msg": "The content could not be processed because it contained material"
+        " flagged by a content checker.",
+        "type": "content_policy_violation",
+        "input": None,
+    }
+]
+
+
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    """A log line a run emits `at` a fraction (0..1) of the way through it."""
+
+    at: float
+    message: str
+    level: str = "INFO"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The scripted end of a run; the catalog's default is plain success."""
+
+    kind: OutcomeKind = "success"
+    status_code: int = 200
+    detail: Any = None
+    error_type: str | None = None
+    queue_seconds: float | None = None
+    run_seconds: float | None = None
+    logs: tuple[LogLine, ...] | None = field(default=None)
+
+    @property
+    def failed(self) -> bool:
+        """True for model and infrastructure errors."""
+        return self.kind != "success"
+
+    @classmethod
+    def success(cls) -> Outcome:
+        """A normal run."""
+        return cls()
+
+    @classmethod
+    def model_error(
+        cls, status_code: int = 422, detail: Any = None, error_type: str | None = None
+    ) -> Outcome:
+        """The model rejects the input (by default a content-policy 422)."""
+        if detail is None:
+            detail = CONTENT_POLICY_DETAIL
+            error_type = error_type or "content_policy_violation"
+        return cls(
+            kind="model_error", status_code=status_code, detail=detail, error_type=error_type
+        )
+
+    @classmethod
+    def infra_error(
+        cls, error_type: str = "runner_disconnected", status_code: int | None = None
+    ) -> Outcome:
+        """The platform fails the run (`error_type` as fal names it)."""
+        code = status_code or INFRA_ERROR_CODES.get(error_type, 503)
+        detail = f"Request failed: {error_type.replace('_', ' ')}"
+        return cls(kind="infra_error", status_code=code, detail=detail, error_type=error_type)
+
+    @classmethod
+    def slow(cls, run_seconds: float, logs: tuple[LogLine, ...] | None = None) -> Outcome:
+        """A successful run that takes `run_seconds` and logs as it goes."""
+        if logs is None:
+            steps = 5
+            logs = tuple(
+                LogLine(at=i / steps, message=f"Step {i}/{steps}") for i in range(1, steps + 1)
+            )
+        return cls(run_seconds=run_seconds, logs=logs)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Outcome:
+        """Build an outcome from the control API's JSON form; ValueError says what is wrong.
+
+        ``{"kind": "success"|"model_error"|"infra_error"|"slow", "status_code": int,
+        "detail": any, "error_type": str, "queue_seconds": n, "run_seconds": n,
+        "logs": [{"at": 0.5, "message": "...", "level": "INFO"}]}``
+        """
+        if not isinstance(data, dict):
+            raise ValueError("an outcome is a JSON object")
+        known = {
+            "kind",
+            "status_code",
+            "detail",
+            "error_type",
+            "queue_seconds",
+            "run_seconds",
+            "logs",
+        }
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown outcome field(s): {', '.join(unknown)}")
+        kind = data.get("kind", "success")
+        logs = _logs_from_json(data["logs"]) if "logs" in data else None
+        timing = {
+            name: _seconds(data[name], name)
+            for name in ("queue_seconds", "run_seconds")
+            if data.get(name) is not None
+        }
+        code = data.get("status_code")
+        if code is not None and (not isinstance(code, int) or not 400 <= code <= 599):
+            raise ValueError("status_code must be an integer from 400 to 599")
+        error_type = data.get("error_type")
+        if error_type is not None and not isinstance(error_type, str):
+            raise ValueError("error_type must be a string")
+        base: Outcome
+        if kind == "success":
+            base = cls()
+        elif kind == "slow":
+            base = cls.slow(timing.get("run_seconds", 10.0), logs)
+        elif kind == "model_error":
+            base = cls.model_error(code or 422, data.get("detail"), error_type)
+        elif kind == "infra_error":
+            base = cls.infra_error(error_type or "runner_disconnected", code)
+        else:
+            raise ValueError(
+                f"unknown outcome kind {kind!r}: use success, slow, model_error or infra_error"
+            )
+        return cls(
+            kind=base.kind,
+            status_code=base.status_code,
+            detail=base.detail,
+            error_type=base.error_type,
+            queue_seconds=timing.get("queue_seconds", base.queue_seconds),
+            run_seconds=timing.get("run_seconds", base.run_seconds),
+            logs=logs if logs is not None else base.logs,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON form accepted by `from_json`."""
+        data: dict[str, Any] = {"kind": self.kind}
+        if self.failed:
+            data.update(
+                status_code=self.status_code, detail=self.detail, error_type=self.error_type
+            )
+        for name in ("queue_seconds", "run_seconds"):
+            if getattr(self, name) is not None:
+                data[name] = getattr(self, name)
+        if self.logs is not None:
+            data["logs"] = [{"at": x.at, "message": x.message, "level": x.level} for x in self.logs]
+        return data
+
+
+LOG_LEVELS = frozenset({"STDERR", "STDOUT", "ERROR", "INFO", "WARN", "DEBUG"})
+
+
+def _seconds(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86400:
+        raise ValueError(f"{name} must be a number of seconds from 0 to 86400")
+    return float(value)
+
+
+def _logs_from_json(value: Any) -> tuple[LogLine, ...]:
+    if not isinstance(value, list):
+        raise ValueError("logs must be a list of {at, message, level}")
+    lines = []
+    for item in value:
+        if not isinstance(item, dict) or not isinstance(item.get("message"), str):
+            raise ValueError("each log line needs a string 'message'")
+        at = item.get("at", 0.0)
+        if isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at <= 1:
+            raise ValueError("a log line's 'at' is a fraction of the run, from 0 to 1")
+        level = item.get("level", "INFO")
+        if level not in LOG_LEVELS:
+            raise ValueError(f"log level must be one of {', '.join(sorted(LOG_LEVELS))}")
+        lines.append(LogLine(at=float(at), message=item["message"], level=level))
+    return tuple(sorted(lines, key=lambda line: line.at))

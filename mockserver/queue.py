@@ -1,0 +1,355 @@
+"""The simulated queue: jobs, their state machine, runners, priorities, expiry.
+
+Time is lazy: nothing runs in the background. Every read first calls `sync`,
+which replays the events (dispatch, completion, expiry) that the clock says
+have happened since the last read, in time order. That makes a manual clock
+exact and a real clock cheap.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import threading
+import uuid
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from mockserver.clock import Clock
+from mockserver.notify import Notifier
+from mockserver.outcomes import LogLine, Outcome
+
+Priority = Literal["normal", "low"]
+
+
+class State(StrEnum):
+    """The three states the protocol knows (there is no FAILED: see `Job.error`)."""
+
+    IN_QUEUE = "IN_QUEUE"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+
+
+@dataclass(frozen=True, slots=True)
+class Retention:
+    """How long finished jobs (and their media) are kept, as fal documents it."""
+
+    seconds: float = 3600.0
+    large_seconds: float = 360.0
+    large_bytes: int = 10 * 1024
+
+    def ttl(self, result_bytes: int) -> float:
+        """Retention for a result body of `result_bytes`."""
+        return self.large_seconds if result_bytes >= self.large_bytes else self.seconds
+
+
+@dataclass(slots=True, eq=False)
+class Job:
+    """One request's life. Mutated only by `QueueEngine` under its lock."""
+
+    id: str
+    tenant: str
+    endpoint_id: str
+    app_id: str
+    priority: Priority
+    submitted_at: float
+    queue_seconds: float
+    run_seconds: float
+    outcome: Outcome
+    logs: tuple[LogLine, ...]
+    timeout: float | None = None
+    payload: Any = None
+    state: State = State.IN_QUEUE
+    started_at: float | None = None
+    ends_at: float | None = None
+    ended_at: float | None = None
+    cancelled: bool = False
+    timed_out: bool = False
+    result: Any = None
+    expires_at: float | None = None
+    best_position: int = 2**31
+    media: list[str] = field(default_factory=list)
+
+    @property
+    def eligible_at(self) -> float:
+        """When the job may first leave the queue."""
+        return self.submitted_at + self.queue_seconds
+
+    @property
+    def failed(self) -> bool:
+        """Ended by a model or infrastructure error (cancellation is not failure)."""
+        return (
+            self.state is State.COMPLETED
+            and not self.cancelled
+            and (self.timed_out or self.outcome.failed)
+        )
+
+    def visible_logs(self, now: float) -> list[tuple[float, LogLine]]:
+        """(timestamp, line) for every log line emitted by `now`."""
+        if self.started_at is None:
+            return []
+        until = min(now, self.ended_at if self.ended_at is not None else now)
+        lines = []
+        for line in self.logs:
+            at = self.started_at + line.at * self.run_seconds
+            if at > until:
+                break
+            lines.append((at, line))
+        return lines
+
+
+class _AppQueue:
+    """FIFO queue and runners of one app (``[namespace/]owner/alias``)."""
+
+    __slots__ = ("low", "normal", "running", "time")
+
+    def __init__(self) -> None:
+        self.normal: deque[Job] = deque()
+        self.low: deque[Job] = deque()
+        self.running: list[Job] = []
+        self.time = -math.inf
+
+    def head(self) -> Job | None:
+        if self.normal:
+            return self.normal[0]
+        return self.low[0] if self.low else None
+
+    def position(self, job: Job) -> int:
+        if job.priority == "normal":
+            return self.normal.index(job)
+        return len(self.normal) + self.low.index(job)
+
+    def remove(self, job: Job) -> None:
+        (self.normal if job.priority == "normal" else self.low).remove(job)
+
+    def idle(self) -> bool:
+        return not (self.normal or self.low or self.running)
+
+
+class QueueFull(Exception):
+    """The engine holds its maximum number of jobs."""
+
+
+class QueueEngine:
+    """All jobs of one mock server, scheduled against one clock.
+
+    `on_complete(job)` is called (under the lock) when a job finishes without
+    being cancelled, to fill `job.result`; it returns the result's size in
+    bytes, which decides its retention. `on_purge(job)` is called when a job
+    expires, so media can be dropped with it.
+    """
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        runners: int = 1,
+        retention: Retention | None = None,
+        max_jobs: int = 1_000_000,
+        on_complete: Callable[[Job], int] | None = None,
+        on_purge: Callable[[Job], None] | None = None,
+    ) -> None:
+        if runners < 1:
+            raise ValueError("runners must be at least 1")
+        self.clock = clock
+        self.runners = runners
+        self.retention = retention or Retention()
+        self.max_jobs = max_jobs
+        self.changed = Notifier()
+        self._on_complete = on_complete or (lambda job: 0)
+        self._on_purge = on_purge or (lambda job: None)
+        self._lock = threading.RLock()
+        self._jobs: dict[str, Job] = {}
+        self._apps: dict[str, _AppQueue] = {}
+        self._active: set[str] = set()
+        self._expiry: list[tuple[float, int, str]] = []
+        self._seq = itertools.count()
+        clock.subscribe(self._on_clock_jump)
+
+    # -- reading ---------------------------------------------------------------
+
+    def get(self, request_id: str, tenant: str | None = None) -> Job | None:
+        """The job with this id, if it exists, has not expired and belongs to `tenant`."""
+        with self._lock:
+            self.sync()
+            job = self._jobs.get(request_id)
+            if job is None or (tenant is not None and job.tenant != tenant):
+                return None
+            return job
+
+    def queue_position(self, job: Job) -> int:
+        """Jobs ahead of `job` in its app's queue; never larger than reported before."""
+        with self._lock:
+            if job.state is not State.IN_QUEUE:
+                return 0
+            # A low-priority job can be overtaken by later normal ones; fal
+            # documents the position as never increasing, so report the best seen.
+            job.best_position = min(job.best_position, self._apps[job.app_id].position(job))
+            return job.best_position
+
+    def jobs(self) -> list[Job]:
+        """Every live job, oldest first."""
+        with self._lock:
+            self.sync()
+            return list(self._jobs.values())
+
+    def __len__(self) -> int:
+        return len(self._jobs)
+
+    # -- writing ---------------------------------------------------------------
+
+    def submit(
+        self,
+        *,
+        tenant: str,
+        endpoint_id: str,
+        app_id: str,
+        priority: Priority,
+        queue_seconds: float,
+        run_seconds: float,
+        outcome: Outcome,
+        logs: tuple[LogLine, ...],
+        timeout: float | None = None,
+        payload: Any = None,
+        on_created: Callable[[Job], None] | None = None,
+    ) -> tuple[Job, int]:
+        """Queue a new job; returns it with its position at submit time.
+
+        `on_created(job)` runs before the job can start, so that whatever
+        `on_complete` needs is in place even when a zero-length run completes
+        within this call.
+        """
+        with self._lock:
+            self.sync()
+            if len(self._jobs) >= self.max_jobs:
+                raise QueueFull
+            now = self.clock.now()
+            job = Job(
+                id=str(uuid.uuid4()),
+                tenant=tenant,
+                endpoint_id=endpoint_id,
+                app_id=app_id,
+                priority=priority,
+                submitted_at=now,
+                queue_seconds=queue_seconds,
+                run_seconds=run_seconds,
+                outcome=outcome,
+                logs=logs,
+                timeout=timeout,
+                payload=payload,
+            )
+            if on_created is not None:
+                on_created(job)
+            app = self._apps.setdefault(app_id, _AppQueue())
+            (app.normal if priority == "normal" else app.low).append(job)
+            self._jobs[job.id] = job
+            position = self.queue_position(job)
+            self._active.add(app_id)
+            self._advance_app(app, now)
+        self.changed.notify()
+        return job, position
+
+    def cancel(self, job: Job) -> bool:
+        """Cancel a queued or running job; False when it had already completed."""
+        with self._lock:
+            self.sync()
+            if job.state is State.COMPLETED:
+                return False
+            now = self.clock.now()
+            app = self._apps[job.app_id]
+            if job.state is State.IN_QUEUE:
+                app.remove(job)
+            else:
+                app.running.remove(job)
+            job.cancelled = True
+            self._finish(job, now)
+            self._advance_app(app, now)
+        self.changed.notify()
+        return True
+
+    def reset(self) -> None:
+        """Forget every job."""
+        with self._lock:
+            for job in self._jobs.values():
+                self._on_purge(job)
+            self._jobs.clear()
+            self._apps.clear()
+            self._active.clear()
+            self._expiry.clear()
+        self.changed.notify()
+
+    # -- time ------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Replay every event up to the clock's current time."""
+        with self._lock:
+            now = self.clock.now()
+            changed = False
+            for app_id in list(self._active):
+                app = self._apps[app_id]
+                changed |= self._advance_app(app, now)
+                if app.idle():
+                    self._active.discard(app_id)
+            changed |= self._purge(now)
+        if changed:
+            self.changed.notify()
+
+    def _on_clock_jump(self) -> None:
+        self.sync()
+        self.changed.notify()
+
+    def _advance_app(self, app: _AppQueue, now: float) -> bool:
+        changed = False
+        while True:
+            ending = min(app.running, key=_ends_at, default=None)
+            t_end = (
+                ending.ends_at if ending is not None and ending.ends_at is not None else math.inf
+            )
+            head = app.head() if len(app.running) < self.runners else None
+            t_start = max(head.eligible_at, app.time) if head is not None else math.inf
+            t = min(t_end, t_start)
+            if t > now:
+                return changed
+            app.time = t
+            changed = True
+            if ending is not None and t_end <= t_start:
+                app.running.remove(ending)
+                self._finish(ending, t)
+            elif head is not None:
+                app.remove(head)
+                self._start(head, t)
+                app.running.append(head)
+
+    def _start(self, job: Job, t: float) -> None:
+        job.state = State.IN_PROGRESS
+        job.started_at = t
+        job.ends_at = t + job.run_seconds
+        if job.timeout is not None and job.ends_at > job.submitted_at + job.timeout:
+            job.ends_at = max(t, job.submitted_at + job.timeout)
+            job.timed_out = True
+
+    def _finish(self, job: Job, t: float) -> None:
+        job.state = State.COMPLETED
+        job.ended_at = t
+        size = 0 if job.cancelled or job.failed else self._on_complete(job)
+        job.payload = None  # the input is not needed any more; memory stays small
+        job.expires_at = t + self.retention.ttl(size)
+        heapq.heappush(self._expiry, (job.expires_at, next(self._seq), job.id))
+
+    def _purge(self, now: float) -> bool:
+        purged = False
+        while self._expiry and self._expiry[0][0] <= now:
+            _, _, job_id = heapq.heappop(self._expiry)
+            job = self._jobs.pop(job_id, None)
+            if job is not None:
+                self._on_purge(job)
+                purged = True
+        return purged
+
+
+def _ends_at(job: Job) -> float:
+    return job.ends_at if job.ends_at is not None else math.inf

@@ -1,0 +1,35 @@
+"""Keeping secrets out of everything the mock records or prints."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+
+_SECRET_NAME = re.compile(r"(key|token|secret|password|signature|auth|cookie|session)", re.I)
+MASK = "***"
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Headers with secret values masked (the auth scheme is kept: it is evidence)."""
+    clean: dict[str, str] = {}
+    for name, value in headers:
+        lower = name.lower()
+        if lower in ("authorization", "proxy-authorization"):
+            scheme = value.split(" ", 1)[0] if " " in value.strip() else ""
+            clean[lower] = f"{scheme} {MASK}".strip()
+        elif _SECRET_NAME.search(lower):
+            clean[lower] = MASK
+        else:
+            clean[lower] = value
+    return clean
+
+
+def redact_query(params: Mapping[str, str]) -> dict[str, str]:
+    """Query parameters with secret-looking values masked."""
+    return {k: (MASK if _SECRET_NAME.search(k) else v) for k, v in params.items()}
+
+
+def fingerprint(secret: str) -> str:
+    """A stable, non-reversible name for a key: what jobs are owned by."""
+    return "key-" + hashlib.sha256(secret.encode()).hexdigest()[:16]
