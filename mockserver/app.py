@@ -127,12 +127,14 @@ async def _handle(
 
 
 async def _submit(request: Request, mock: FalMock, target: str, *, sync: bool) -> Response:
-    if request.method != "POST":
-        raise HttpError(405, {"detail": "Method Not Allowed"}, {"Allow": "POST"})
     try:
         endpoint_id = str(EndpointId.parse(target))
     except InvalidEndpointId as exc:
         raise HttpError(404, {"detail": f"Not found: {exc}"}) from None
+    if request.method != "POST":
+        if endpoint_id in mock.catalog:
+            raise HttpError(405, {"detail": "Method Not Allowed"}, {"Allow": "POST"})
+        raise HttpError(404, {"detail": "Not Found"})
     tenant = mock.authenticate(request.headers.get("authorization"))
     model = mock.model_for(endpoint_id)
     raw, payload = await read_json_body(request, mock.config.max_body_bytes)
@@ -170,7 +172,12 @@ async def _request_operation(request: Request, mock: FalMock, route: RequestRout
             },
         )
     tenant = mock.authenticate(request.headers.get("authorization"))
-    job = mock.find(tenant, route.app_id, route.request_id)
+    try:
+        job = mock.find(tenant, route.app_id, route.request_id)
+    except HttpError as error:
+        if route.action == "cancel":  # cancel answers carry a status, as fal's do
+            error.body = {"status": "NOT_FOUND", **error.body}
+        raise
     base = public_base(request, mock.config.public_url)
     if route.action == "status":
         with_logs = parse_flag(request.query_params.get("logs"), "logs")

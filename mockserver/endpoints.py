@@ -108,23 +108,22 @@ def parse_request_path(path: str) -> RequestRoute | None:
     as written so that the caller can say precisely what was wrong with it.
     """
     segments = path.strip("/").split("/")
-    if "requests" not in segments:
+    if segments[0] in NAMESPACES:
+        size = 3
+    elif len(segments) > 1 and segments[1] == "requests" and _ONE_SEGMENT.match(segments[0]):
+        size = 1
+    else:
+        size = 2
+    if len(segments) < size + 2 or segments[size] != "requests":
         return None
-    index = segments.index("requests")
-    prefix, rest = segments[:index], segments[index + 1 :]
-    if not prefix or not rest:
-        return None
-    action = _ACTIONS.get(tuple(rest[1:]))
+    action = _ACTIONS.get(tuple(segments[size + 2 :]))
     if action is None:
         return None
     try:
-        endpoint = EndpointId.parse("/".join(prefix))
+        endpoint = EndpointId.parse("/".join(segments[:size]))
     except InvalidEndpointId:
         return None
-    if endpoint.path is not None:
-        # Request URLs carry only owner/alias; a full model path is not one.
-        return None
-    return RequestRoute(app_id=endpoint.app_id, request_id=rest[0], action=action)
+    return RequestRoute(app_id=endpoint.app_id, request_id=segments[size + 1], action=action)
 
 
 def origin_of(url: str) -> str:

@@ -1,0 +1,169 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from mockserver.clock import ManualClock
+from mockserver.outcomes import LogLine, Outcome
+from mockserver.queue import Job, Priority, QueueEngine, QueueFull, Retention, State
+
+
+def _submit(
+    engine: QueueEngine,
+    *,
+    app: str = "a/b",
+    priority: Priority = "normal",
+    queue: float = 0.0,
+    run: float = 10.0,
+    tenant: str = "t",
+    **extra: Any,
+) -> tuple[Job, int]:
+    return engine.submit(
+        tenant=tenant,
+        endpoint_id=app + "/x",
+        app_id=app,
+        priority=priority,
+        queue_seconds=queue,
+        run_seconds=run,
+        outcome=extra.pop("outcome", Outcome()),
+        logs=extra.pop("logs", ()),
+        **extra,
+    )
+
+
+def test_fifo_with_one_runner(clock: ManualClock) -> None:
+    engine = QueueEngine(clock, runners=1)
+    jobs = [_submit(engine)[0] for _ in range(3)]
+    assert [j.state for j in jobs] == [State.IN_PROGRESS, State.IN_QUEUE, State.IN_QUEUE]
+    assert [engine.queue_position(j) for j in jobs[1:]] == [0, 1]
+    clock.advance(10)
+    assert [j.state for j in jobs] == [State.COMPLETED, State.IN_PROGRESS, State.IN_QUEUE]
+    clock.advance(25)  # both remaining runs fit, back to back
+    assert all(j.state is State.COMPLETED for j in jobs)
+    assert jobs[2].started_at == jobs[1].ended_at == clock.now() - 15
+
+
+def test_runners_run_in_parallel_and_apps_are_independent(clock: ManualClock) -> None:
+    engine = QueueEngine(clock, runners=2)
+    a1, a2, a3 = (_submit(engine)[0] for _ in range(3))
+    other, position = _submit(engine, app="c/d")
+    assert (a1.state, a2.state, a3.state) == (State.IN_PROGRESS, State.IN_PROGRESS, State.IN_QUEUE)
+    assert other.state is State.IN_PROGRESS and position == 0
+
+
+def test_queue_time_delays_the_start(clock: ManualClock) -> None:
+    engine = QueueEngine(clock)
+    job, position = _submit(engine, queue=2, run=3)
+    assert position == 0 and job.state is State.IN_QUEUE
+    clock.advance(1.999)
+    assert job.state is State.IN_QUEUE
+    clock.advance(0.001)
+    assert job.state is State.IN_PROGRESS
+    clock.advance(3)
+    assert job.state is State.COMPLETED and job.ended_at == job.submitted_at + 5
+
+
+def test_low_priority_waits_and_its_position_never_increases(clock: ManualClock) -> None:
+    engine = QueueEngine(clock)
+    _submit(engine)  # occupies the runner
+    low, low_position = _submit(engine, priority="low")
+    normal, normal_position = _submit(engine)
+    assert (low_position, normal_position) == (0, 0)
+    # the normal job overtook the low one, but its reported position stays 0
+    assert engine.queue_position(low) == 0
+    clock.advance(10)
+    assert normal.state is State.IN_PROGRESS and low.state is State.IN_QUEUE
+
+
+def test_cancel_queued_and_running(clock: ManualClock) -> None:
+    engine = QueueEngine(clock)
+    running = _submit(engine)[0]
+    queued = _submit(engine)[0]
+    behind = _submit(engine)[0]
+    assert engine.queue_position(behind) == 1
+    assert engine.cancel(queued)
+    assert queued.state is State.COMPLETED and queued.cancelled
+    assert engine.queue_position(behind) == 0
+    assert engine.cancel(running)
+    assert running.cancelled and behind.state is State.IN_PROGRESS
+    clock.advance(10)
+    assert not engine.cancel(behind)
+
+
+def test_expiry_purges_jobs_and_honours_large_results(clock: ManualClock) -> None:
+    sizes = {"small": 100, "large": 20_000}
+    purged: list[str] = []
+
+    def complete(job: Job) -> int:
+        return sizes[job.payload]
+
+    engine = QueueEngine(
+        clock,
+        runners=2,
+        retention=Retention(seconds=3600, large_seconds=360, large_bytes=10 * 1024),
+        on_complete=complete,
+        on_purge=lambda job: purged.append(job.id),
+    )
+    small = _submit(engine, run=0, payload="small")[0]
+    large = _submit(engine, run=0, payload="large")[0]
+    assert small.payload is None  # inputs are dropped once the result exists
+    clock.advance(359)
+    assert engine.get(large.id) is not None
+    clock.advance(1)
+    assert engine.get(large.id) is None and purged == [large.id]
+    clock.advance(3600 - 360)
+    assert engine.get(small.id) is None and len(engine) == 0
+
+
+def test_memory_stays_bounded_under_sustained_traffic(clock: ManualClock) -> None:
+    engine = QueueEngine(clock, runners=4, retention=Retention(seconds=60, large_seconds=60))
+    for _ in range(50):
+        for _ in range(20):
+            _submit(engine, run=0.5)
+        clock.advance(10)
+    # 20 jobs every 10 s with a 60 s retention: never more than ~7 batches alive
+    assert len(engine) <= 140
+
+
+def test_tenants_only_see_their_jobs(clock: ManualClock) -> None:
+    engine = QueueEngine(clock)
+    job = _submit(engine, tenant="alice")[0]
+    assert engine.get(job.id, "alice") is job
+    assert engine.get(job.id, "bob") is None
+
+
+def test_request_timeout_ends_the_run(clock: ManualClock) -> None:
+    engine = QueueEngine(clock)
+    job = _submit(engine, run=30, timeout=5.0)[0]
+    clock.advance(5)
+    assert job.state is State.COMPLETED and job.timed_out and job.failed
+
+
+def test_logs_appear_as_the_run_progresses(clock: ManualClock) -> None:
+    engine = QueueEngine(clock)
+    logs = (LogLine(0.0, "start"), LogLine(0.5, "half"), LogLine(1.0, "done"))
+    job = _submit(engine, run=4, logs=logs)[0]
+    assert [line.message for _, line in job.visible_logs(clock.now())] == ["start"]
+    clock.advance(2)
+    assert [line.message for _, line in job.visible_logs(clock.now())] == ["start", "half"]
+    clock.advance(2)
+    assert len(job.visible_logs(clock.now())) == 3
+
+
+def test_queue_full_and_bad_settings(clock: ManualClock) -> None:
+    engine = QueueEngine(clock, max_jobs=1)
+    _submit(engine)
+    with pytest.raises(QueueFull):
+        _submit(engine)
+    with pytest.raises(ValueError, match="runners"):
+        QueueEngine(clock, runners=0)
+    with pytest.raises(ValueError, match="forward"):
+        clock.advance(-1)
+
+
+def test_failed_outcome_has_no_result(clock: ManualClock) -> None:
+    calls: list[Job] = []
+    engine = QueueEngine(clock, on_complete=lambda job: calls.append(job) or 0)
+    job = _submit(engine, run=0, outcome=Outcome.infra_error("runner_disconnected"))[0]
+    assert job.failed and calls == []
