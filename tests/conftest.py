@@ -63,3 +63,8 @@ def path_of(url: str) -> str:
     """The path (and query) of an absolute URL, for the in-process client."""
     parsed = httpx.URL(url)
     return parsed.raw_path.decode()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -23,8 +23,13 @@ def test_model_error_content_policy(client: TestClient, mock: FalMock, clock: Ma
     assert client.get(path_of(ok["response_url"])).status_code == 200  # only the next one
 
 
-@pytest.mark.parametrize(("error_type", "code"), [("runner_disconnected", 503), ("request_timeout", 504), ("startup_timeout", 504)])
-def test_infrastructure_errors(client: TestClient, mock: FalMock, clock: ManualClock, error_type: str, code: int) -> None:
+@pytest.mark.parametrize(
+    ("error_type", "code"),
+    [("runner_disconnected", 503), ("request_timeout", 504), ("startup_timeout", 504)],
+)
+def test_infrastructure_errors(
+    client: TestClient, mock: FalMock, clock: ManualClock, error_type: str, code: int
+) -> None:
     mock.set_outcome(DEV, Outcome.infra_error(error_type))
     queued = submit(client)
     clock.advance(10)
@@ -48,7 +53,9 @@ def test_slow_run_with_logs(client: TestClient, mock: FalMock, clock: ManualCloc
     assert client.get(path_of(queued["response_url"])).json()["timings"] == {"inference": 60.0}
 
 
-def test_wildcard_and_default_outcomes(client: TestClient, mock: FalMock, clock: ManualClock) -> None:
+def test_wildcard_and_default_outcomes(
+    client: TestClient, mock: FalMock, clock: ManualClock
+) -> None:
     mock.set_outcome("*", Outcome.infra_error())
     mock.next_outcome("*", Outcome.success())
     first, second = submit(client), submit(client, "fal-ai/flux-1/schnell")
@@ -58,9 +65,14 @@ def test_wildcard_and_default_outcomes(client: TestClient, mock: FalMock, clock:
 
 
 def test_outcome_json_round_trip_and_errors() -> None:
-    outcome = Outcome.from_json({"kind": "slow", "run_seconds": 3, "logs": [{"at": 0.5, "message": "half"}]})
+    outcome = Outcome.from_json(
+        {"kind": "slow", "run_seconds": 3, "logs": [{"at": 0.5, "message": "half"}]}
+    )
     assert Outcome.from_json(outcome.to_json()) == outcome
-    assert Outcome.from_json({"kind": "infra_error", "error_type": "request_timeout"}).status_code == 504
+    assert (
+        Outcome.from_json({"kind": "infra_error", "error_type": "request_timeout"}).status_code
+        == 504
+    )
     for bad, message in [
         ({"kind": "explode"}, "unknown outcome kind"),
         ({"kind": "success", "colour": "red"}, "unknown outcome field"),

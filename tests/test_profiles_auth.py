@@ -22,7 +22,9 @@ from tests.conftest import DEV, MockFactory, path_of
         ({"Authorization": "Basic YTpi"}, "expected 'Key <key>'"),
     ],
 )
-def test_official_profile_requires_key_scheme(make_mock: MockFactory, headers: dict[str, str], fragment: str) -> None:
+def test_official_profile_requires_key_scheme(
+    make_mock: MockFactory, headers: dict[str, str], fragment: str
+) -> None:
     with TestClient(create_app(make_mock())) as client:
         response = client.post(f"/{DEV}", json={"prompt": "x"}, headers=headers)
         assert response.status_code == 401
@@ -32,19 +34,39 @@ def test_official_profile_requires_key_scheme(make_mock: MockFactory, headers: d
 def test_official_accepts_lowercase_scheme_and_id_secret_keys(make_mock: MockFactory) -> None:
     with TestClient(create_app(make_mock())) as client:
         for value in ("key abc", "Key id:secret", "KEY abc"):
-            assert client.post(f"/{DEV}", json={"prompt": "x"}, headers={"Authorization": value}).status_code == 200
+            assert (
+                client.post(
+                    f"/{DEV}", json={"prompt": "x"}, headers={"Authorization": value}
+                ).status_code
+                == 200
+            )
 
 
-def test_intermediary_profile_bearer_and_queue_fal_run_urls(make_mock: MockFactory, clock: ManualClock) -> None:
+def test_intermediary_profile_bearer_and_queue_fal_run_urls(
+    make_mock: MockFactory, clock: ManualClock
+) -> None:
     mock = make_mock(profile=INTERMEDIARY)
     with TestClient(create_app(mock), base_url="http://127.0.0.1:8000") as client:
-        assert client.post(f"/{DEV}", json={"prompt": "x"}, headers={"Authorization": "Key k"}).status_code == 401
-        body = client.post(f"/{DEV}", json={"prompt": "x"}, headers={"Authorization": "Bearer hk-key"}).json()
+        assert (
+            client.post(
+                f"/{DEV}", json={"prompt": "x"}, headers={"Authorization": "Key k"}
+            ).status_code
+            == 401
+        )
+        body = client.post(
+            f"/{DEV}", json={"prompt": "x"}, headers={"Authorization": "Bearer hk-key"}
+        ).json()
         request_id = body["request_id"]
         # exactly the shape of the seed tutorial's example
         assert body["response_url"] == f"https://queue.fal.run/fal-ai/flux-1/requests/{request_id}"
-        assert body["status_url"] == f"https://queue.fal.run/fal-ai/flux-1/requests/{request_id}/status"
-        assert body["cancel_url"] == f"https://queue.fal.run/fal-ai/flux-1/requests/{request_id}/cancel"
+        assert (
+            body["status_url"]
+            == f"https://queue.fal.run/fal-ai/flux-1/requests/{request_id}/status"
+        )
+        assert (
+            body["cancel_url"]
+            == f"https://queue.fal.run/fal-ai/flux-1/requests/{request_id}/cancel"
+        )
         # ...which callers rewrite onto the intermediary's base, where they work
         status_url = rewrite_url(body["status_url"], "http://127.0.0.1:8000")
         assert client.get(status_url, headers={"Authorization": "Bearer hk-key"}).status_code == 202
@@ -59,7 +81,12 @@ def test_configured_keys(make_mock: MockFactory) -> None:
     with TestClient(create_app(make_mock(keys=frozenset({"good"})))) as client:
         bad = client.post(f"/{DEV}", json={"prompt": "x"}, headers={"Authorization": "Key bad"})
         assert bad.status_code == 401 and bad.json() == {"detail": "Invalid API key"}
-        assert client.post(f"/{DEV}", json={"prompt": "x"}, headers={"Authorization": "Key good"}).status_code == 200
+        assert (
+            client.post(
+                f"/{DEV}", json={"prompt": "x"}, headers={"Authorization": "Key good"}
+            ).status_code
+            == 200
+        )
 
 
 def test_a_request_is_visible_only_to_its_key(make_mock: MockFactory, clock: ManualClock) -> None:
@@ -83,7 +110,11 @@ def test_keys_never_appear_in_recordings_or_reprs(make_mock: MockFactory) -> Non
     secret = "super-secret-" + uuid.uuid4().hex
     mock = make_mock(keys=frozenset({secret}))
     with TestClient(create_app(mock)) as client:
-        client.post(f"/{DEV}?api_key={secret}", json={"prompt": "x"}, headers={"Authorization": f"Key {secret}", "X-Api-Key": secret})
+        client.post(
+            f"/{DEV}?api_key={secret}",
+            json={"prompt": "x"},
+            headers={"Authorization": f"Key {secret}", "X-Api-Key": secret},
+        )
         listing = client.get("/_mock/requests").text
         jobs = client.get("/_mock/jobs").text
     assert secret not in listing and secret not in jobs

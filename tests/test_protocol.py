@@ -29,7 +29,9 @@ def test_submit_answers_like_fal(client: TestClient) -> None:
     }
 
 
-def test_full_lifecycle_status_codes_logs_and_metrics(client: TestClient, clock: ManualClock) -> None:
+def test_full_lifecycle_status_codes_logs_and_metrics(
+    client: TestClient, clock: ManualClock
+) -> None:
     queued = submit(client)
     status_path = path_of(queued["status_url"])
 
@@ -42,7 +44,10 @@ def test_full_lifecycle_status_codes_logs_and_metrics(client: TestClient, clock:
     assert running.status_code == 202
     body = running.json()
     assert body["status"] == "IN_PROGRESS"
-    assert [entry["message"] for entry in body["logs"]] == ["Loading model weights", "Running inference"]
+    assert [entry["message"] for entry in body["logs"]] == [
+        "Loading model weights",
+        "Running inference",
+    ]
     assert set(body["logs"][0]) == {"message", "level", "source", "timestamp"}
     assert body["logs"][0]["timestamp"] == "2026-01-01T00:00:01Z"
     without_logs = client.get(status_path).json()
@@ -60,8 +65,13 @@ def test_full_lifecycle_status_codes_logs_and_metrics(client: TestClient, clock:
         assert key in body
 
 
-@pytest.mark.parametrize(("value", "expects_logs"), [("1", True), ("true", True), ("0", False), ("false", False), (None, False)])
-def test_logs_parameter_forms(client: TestClient, clock: ManualClock, value: str | None, expects_logs: bool) -> None:
+@pytest.mark.parametrize(
+    ("value", "expects_logs"),
+    [("1", True), ("true", True), ("0", False), ("false", False), (None, False)],
+)
+def test_logs_parameter_forms(
+    client: TestClient, clock: ManualClock, value: str | None, expects_logs: bool
+) -> None:
     queued = submit(client)
     clock.advance(1.5)
     params = {} if value is None else {"logs": value}
@@ -84,7 +94,9 @@ def test_result_before_completion_then_after(client: TestClient, clock: ManualCl
     assert output["prompt"] == "a cat"
     assert output["has_nsfw_concepts"] == [False, False]
     assert output["timings"] == {"inference": 1.0}
-    assert [(i["width"], i["height"], i["content_type"]) for i in output["images"]] == [(512, 512, "image/png")] * 2
+    assert [(i["width"], i["height"], i["content_type"]) for i in output["images"]] == [
+        (512, 512, "image/png")
+    ] * 2
 
 
 def test_media_are_real_files_of_the_reported_size(client: TestClient, clock: ManualClock) -> None:
@@ -99,7 +111,9 @@ def test_media_are_real_files_of_the_reported_size(client: TestClient, clock: Ma
     assert client.get(path_of(image["url"])).content == media.content  # deterministic
 
 
-def test_random_seed_is_reported_and_media_expire_with_the_result(client: TestClient, clock: ManualClock) -> None:
+def test_random_seed_is_reported_and_media_expire_with_the_result(
+    client: TestClient, clock: ManualClock
+) -> None:
     queued = submit(client)
     clock.advance(2)
     output = client.get(path_of(queued["response_url"])).json()
@@ -124,13 +138,27 @@ def test_video_model(client: TestClient, clock: ManualClock) -> None:
 @pytest.mark.parametrize(
     ("endpoint", "payload", "size"),
     [
-        ("fal-ai/flux-pro/kontext", {"image_url": "https://x/y.png", "aspect_ratio": "21:9"}, (1568, 672)),
-        ("fal-ai/flux-pro/kontext/max/multi", {"image_urls": ["https://x/y.png"], "aspect_ratio": "9:16"}, (752, 1392)),
+        (
+            "fal-ai/flux-pro/kontext",
+            {"image_url": "https://x/y.png", "aspect_ratio": "21:9"},
+            (1568, 672),
+        ),
+        (
+            "fal-ai/flux-pro/kontext/max/multi",
+            {"image_urls": ["https://x/y.png"], "aspect_ratio": "9:16"},
+            (752, 1392),
+        ),
         ("fal-ai/flux-1/schnell", {"image_size": "landscape_16_9"}, (1024, 576)),
         ("fal-ai/flux-1/dev/redux", {"image_url": "https://x/y.png"}, (1024, 768)),
     ],
 )
-def test_every_kind_of_size(client: TestClient, clock: ManualClock, endpoint: str, payload: dict[str, object], size: tuple[int, int]) -> None:
+def test_every_kind_of_size(
+    client: TestClient,
+    clock: ManualClock,
+    endpoint: str,
+    payload: dict[str, object],
+    size: tuple[int, int],
+) -> None:
     queued = submit(client, endpoint, **payload)
     clock.advance(10)
     image = client.get(path_of(queued["response_url"])).json()["images"][0]
@@ -146,7 +174,9 @@ def test_trailing_slashes_are_tolerated(client: TestClient, clock: ManualClock) 
     assert client.post(f"/{DEV}/", json={"prompt": "x"}).status_code == 200
 
 
-def test_cancel_queued_running_completed_and_unknown(client: TestClient, clock: ManualClock) -> None:
+def test_cancel_queued_running_completed_and_unknown(
+    client: TestClient, clock: ManualClock
+) -> None:
     first = submit(client)
     second = submit(client)
     assert second["queue_position"] == 1  # one runner by default: first is ahead
@@ -197,14 +227,18 @@ def test_queue_positions_never_increase(client: TestClient, clock: ManualClock) 
 
 def test_priority_header_low_goes_after_normal(client: TestClient, clock: ManualClock) -> None:
     submit(client)  # takes the runner after 1 s
-    low = client.post(f"/{DEV}", json={"prompt": "x"}, headers={"X-Fal-Queue-Priority": "low"}).json()
+    low = client.post(
+        f"/{DEV}", json={"prompt": "x"}, headers={"X-Fal-Queue-Priority": "low"}
+    ).json()
     normal = submit(client)
     clock.advance(2.5)
     assert client.get(path_of(normal["status_url"])).json()["status"] == "IN_PROGRESS"
     assert client.get(path_of(low["status_url"])).json()["status"] == "IN_QUEUE"
 
 
-def test_x_fal_headers_and_webhook_are_accepted_and_recorded(client: TestClient, mock: FalMock) -> None:
+def test_x_fal_headers_and_webhook_are_accepted_and_recorded(
+    client: TestClient, mock: FalMock
+) -> None:
     headers = {
         "X-Fal-Queue-Priority": "normal",
         "X-Fal-Runner-Hint": "runner-7",
@@ -213,7 +247,9 @@ def test_x_fal_headers_and_webhook_are_accepted_and_recorded(client: TestClient,
         "X-Fal-No-Retry": "1",
         "X-Fal-Object-Lifecycle-Preference": '{"expiration_duration_seconds": 60}',
     }
-    response = client.post(f"/{DEV}?fal_webhook=https://example.test/hook", json={"prompt": "x"}, headers=headers)
+    response = client.post(
+        f"/{DEV}?fal_webhook=https://example.test/hook", json={"prompt": "x"}, headers=headers
+    )
     assert response.status_code == 200
     job = mock.engine.get(response.json()["request_id"])
     assert job is not None
@@ -227,7 +263,9 @@ def test_x_fal_headers_and_webhook_are_accepted_and_recorded(client: TestClient,
 
 
 def test_request_timeout_header_fails_the_run(client: TestClient, clock: ManualClock) -> None:
-    queued = client.post(f"/{DEV}", json={"prompt": "x"}, headers={"X-Fal-Request-Timeout": "1.5"}).json()
+    queued = client.post(
+        f"/{DEV}", json={"prompt": "x"}, headers={"X-Fal-Request-Timeout": "1.5"}
+    ).json()
     clock.advance(5)
     status = client.get(path_of(queued["status_url"])).json()
     assert status["status"] == "COMPLETED" and status["error_type"] == "request_timeout"
@@ -285,12 +323,16 @@ def test_x_forwarded_headers_and_public_url(make_mock: MockFactory) -> None:
             headers={"X-Forwarded-Proto": "https", "X-Forwarded-Host": "mock.example:8443"},
         ).json()
         assert body["status_url"].startswith("https://mock.example:8443/fal-ai/flux-1/requests/")
-    with TestClient(create_app(make_mock(public_url="https://fixed.example/")), headers=AUTH) as client:
+    with TestClient(
+        create_app(make_mock(public_url="https://fixed.example/")), headers=AUTH
+    ) as client:
         body = client.post(f"/{DEV}", json={"prompt": "x"}).json()
         assert body["response_url"].startswith("https://fixed.example/fal-ai/flux-1/requests/")
 
 
-def test_status_answers_are_stable_for_concurrent_clients(client: TestClient, clock: ManualClock) -> None:
+def test_status_answers_are_stable_for_concurrent_clients(
+    client: TestClient, clock: ManualClock
+) -> None:
     handles = [submit(client, prompt=f"p{i}") for i in range(5)]
     clock.advance(20)
     prompts = {client.get(path_of(h["response_url"])).json()["prompt"] for h in handles}

@@ -45,7 +45,9 @@ def test_every_seed_model_and_a_video_model_ship(catalog: Catalog) -> None:
         ("fal-ai/flux-pro/kontext/text-to-image", ["prompt"]),
     ],
 )
-def test_required_fields_are_reported_one_entry_each(catalog: Catalog, endpoint: str, required: list[str]) -> None:
+def test_required_fields_are_reported_one_entry_each(
+    catalog: Catalog, endpoint: str, required: list[str]
+) -> None:
     model = catalog.get(endpoint)
     assert model is not None
     issues = model.validate({})
@@ -109,7 +111,9 @@ def test_defaults_are_applied(catalog: Catalog) -> None:
         ("fal-ai/flux-1/dev/image-to-image", {}, (1024, 768)),
     ],
 )
-def test_sizes(catalog: Catalog, endpoint: str, data: dict[str, object], size: tuple[int, int]) -> None:
+def test_sizes(
+    catalog: Catalog, endpoint: str, data: dict[str, object], size: tuple[int, int]
+) -> None:
     model = catalog.get(endpoint)
     assert model is not None
     assert model.size_for(model.with_defaults(data)) == size
@@ -157,11 +161,15 @@ def test_a_dropped_in_contract_adds_a_model(tmp_path: Path) -> None:
         (lambda d: d.update(output="audio"), "output: 'audio' is not one of"),
         (lambda d: d.update(endpoint_id="nope"), "endpoint_id: invalid endpoint id"),
         (
-            lambda d: d["input_schema"]["properties"].update(steps={"type": "integer", "minimum": "x"}),
+            lambda d: d["input_schema"]["properties"].update(
+                steps={"type": "integer", "minimum": "x"}
+            ),
             "input_schema.properties.steps.minimum",
         ),
         (
-            lambda d: d["input_schema"]["properties"].update(x={"$ref": "definitions.yaml#/$defs/Nope"}),
+            lambda d: d["input_schema"]["properties"].update(
+                x={"$ref": "definitions.yaml#/$defs/Nope"}
+            ),
             "cannot be resolved",
         ),
         (lambda d: d["examples"][0]["output"].pop("images"), "examples[0].output"),
@@ -185,7 +193,7 @@ def test_unparseable_yaml_and_duplicates(tmp_path: Path) -> None:
     bad = tmp_path / "models" / "broken.yaml"
     bad.parent.mkdir(parents=True)
     bad.write_text("endpoint_id: [unclosed\n")
-    with pytest.raises(ContractError, match="broken.yaml: not valid YAML"):
+    with pytest.raises(ContractError, match=r"broken\.yaml: not valid YAML"):
         load_contract(bad)
     bad.unlink()
     first = _copy_dev(tmp_path)

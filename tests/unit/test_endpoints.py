@@ -26,7 +26,9 @@ from mockserver.endpoints import (
         ("/fal-ai/flux-1/dev/", "fal-ai/flux-1", "dev", None),
     ],
 )
-def test_parse_endpoint_ids(text: str, app_id: str, path: str | None, namespace: str | None) -> None:
+def test_parse_endpoint_ids(
+    text: str, app_id: str, path: str | None, namespace: str | None
+) -> None:
     endpoint = EndpointId.parse(text)
     assert endpoint.app_id == app_id
     assert endpoint.path == path
@@ -34,7 +36,17 @@ def test_parse_endpoint_ids(text: str, app_id: str, path: str | None, namespace:
 
 
 @pytest.mark.parametrize(
-    "text", ["flux", "", "fal-ai//dev", "fal-ai/../etc", "workflows/only", "a/b c", "fal-ai/./x", "%2e%2e/x"]
+    "text",
+    [
+        "flux",
+        "",
+        "fal-ai//dev",
+        "fal-ai/../etc",
+        "workflows/only",
+        "a/b c",
+        "fal-ai/./x",
+        "%2e%2e/x",
+    ],
 )
 def test_invalid_endpoint_ids(text: str) -> None:
     with pytest.raises(InvalidEndpointId):
@@ -56,7 +68,10 @@ def test_request_paths_use_only_owner_alias() -> None:
         ("/fal-ai/flux-1/requests/abc/", RequestRoute("fal-ai/flux-1", "abc", "result")),
         ("/fal-ai/flux-1/requests/abc/status", RequestRoute("fal-ai/flux-1", "abc", "status")),
         ("/fal-ai/flux-1/requests/abc/status/", RequestRoute("fal-ai/flux-1", "abc", "status")),
-        ("/fal-ai/flux-1/requests/abc/status/stream", RequestRoute("fal-ai/flux-1", "abc", "stream")),
+        (
+            "/fal-ai/flux-1/requests/abc/status/stream",
+            RequestRoute("fal-ai/flux-1", "abc", "stream"),
+        ),
         ("/fal-ai/flux-1/requests/abc/cancel/", RequestRoute("fal-ai/flux-1", "abc", "cancel")),
         ("/workflows/me/wf/requests/abc", RequestRoute("workflows/me/wf", "abc", "result")),
         ("/123-my-app/requests/abc", RequestRoute("123/my-app", "abc", "result")),
@@ -74,7 +89,10 @@ def test_parse_request_path(path: str, expected: RequestRoute | None) -> None:
 
 def test_rewrite_moves_queue_urls_onto_the_base() -> None:
     url = "https://queue.fal.run/fal-ai/flux-1/requests/x/status?logs=1"
-    assert rewrite_url(url, "http://127.0.0.1:8000") == "http://127.0.0.1:8000/fal-ai/flux-1/requests/x/status?logs=1"
+    assert (
+        rewrite_url(url, "http://127.0.0.1:8000")
+        == "http://127.0.0.1:8000/fal-ai/flux-1/requests/x/status?logs=1"
+    )
     assert (
         rewrite_url(url, "https://proxy.example/fal/")
         == "https://proxy.example/fal/fal-ai/flux-1/requests/x/status?logs=1"
@@ -87,9 +105,13 @@ _segment = st.from_regex(r"[a-z0-9][a-z0-9-]{0,10}", fullmatch=True)
 @given(
     segments=st.lists(_segment, min_size=1, max_size=5).map("/".join),
     query=st.one_of(st.just(""), st.from_regex(r"[a-z]{1,5}=[a-z0-9]{1,5}", fullmatch=True)),
-    base=st.sampled_from(["http://127.0.0.1:8000", "https://proxy.example/fal", "https://queue.fal.run"]),
+    base=st.sampled_from(
+        ["http://127.0.0.1:8000", "https://proxy.example/fal", "https://queue.fal.run"]
+    ),
 )
-def test_rewrite_is_idempotent_and_keeps_path_and_query(segments: str, query: str, base: str) -> None:
+def test_rewrite_is_idempotent_and_keeps_path_and_query(
+    segments: str, query: str, base: str
+) -> None:
     url = f"https://queue.fal.run/{segments}" + (f"?{query}" if query else "")
     once = rewrite_url(url, base)
     assert rewrite_url(once, base) == once
@@ -103,7 +125,9 @@ def test_rewrite_is_idempotent_and_keeps_path_and_query(segments: str, query: st
     rest=st.lists(_segment, max_size=3),
     namespace=st.sampled_from([None, "workflows", "comfy"]),
 )
-def test_endpoint_id_round_trips(owner: str, alias: str, rest: list[str], namespace: str | None) -> None:
+def test_endpoint_id_round_trips(
+    owner: str, alias: str, rest: list[str], namespace: str | None
+) -> None:
     text = "/".join(([namespace] if namespace else []) + [owner, alias, *rest])
     endpoint = EndpointId.parse(text)
     assert str(endpoint) == text

@@ -164,6 +164,11 @@ def test_queue_full_and_bad_settings(clock: ManualClock) -> None:
 
 def test_failed_outcome_has_no_result(clock: ManualClock) -> None:
     calls: list[Job] = []
-    engine = QueueEngine(clock, on_complete=lambda job: calls.append(job) or 0)
+
+    def complete(job: Job) -> int:
+        calls.append(job)
+        return 0
+
+    engine = QueueEngine(clock, on_complete=complete)
     job = _submit(engine, run=0, outcome=Outcome.infra_error("runner_disconnected"))[0]
     assert job.failed and calls == []

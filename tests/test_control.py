@@ -1,0 +1,164 @@
+"""The control API under /_mock/ and its Python twin."""
+
+from __future__ import annotations
+
+import pytest
+from starlette.testclient import TestClient
+
+from mockserver import Catalog, FalMock, Fault, MockConfig, RealClock, create_app
+from tests.conftest import DEV, path_of, submit
+
+
+def test_health_and_models(client: TestClient) -> None:
+    health = client.get("/_mock/health").json()
+    assert health["status"] == "ok" and health["profile"] == "official"
+    assert health["clock"]["manual"] is True
+    models = client.get("/_mock/models").json()
+    assert {"endpoint_id": DEV, "title": "FLUX.1 [dev] text to image", "output": "images"} in models
+
+
+def test_advance_the_clock_over_http(client: TestClient) -> None:
+    queued = submit(client)
+    before = client.get("/_mock/clock").json()["timestamp"]
+    advanced = client.post("/_mock/clock/advance", json={"seconds": 2.5}).json()
+    assert advanced["timestamp"] == before + 2.5
+    assert client.get(path_of(queued["status_url"])).json()["status"] == "COMPLETED"
+    assert client.post("/_mock/clock/advance", json={"seconds": -1}).status_code == 422
+    assert client.post("/_mock/clock/advance", json={"seconds": "1"}).status_code == 422
+    assert client.post("/_mock/clock/advance", content=b"{").status_code == 422
+
+
+def test_advance_needs_a_manual_clock(catalog: Catalog) -> None:
+    mock = FalMock(MockConfig(), clock=RealClock(), catalog=catalog)
+    with TestClient(create_app(mock)) as client:
+        response = client.post("/_mock/clock/advance", json={"seconds": 1})
+        assert response.status_code == 409 and "manual clock" in response.json()["detail"]
+    with pytest.raises(ValueError, match="manual clock"):
+        mock.advance(1)
+
+
+def test_reset_forgets_everything(client: TestClient, mock: FalMock) -> None:
+    queued = submit(client)
+    mock.add_fault(Fault(status_code=503, times=None, action="result"))
+    assert client.post("/_mock/reset").json() == {"status": "reset"}
+    assert client.get("/_mock/requests").json() == []
+    assert client.get("/_mock/jobs").json() == []
+    assert client.get("/_mock/faults").json() == []
+    assert client.get(path_of(queued["status_url"])).status_code == 404
+
+
+def test_requests_listing_filters_by_action(client: TestClient) -> None:
+    queued = submit(client, prompt="hello")
+    client.get(path_of(queued["status_url"]))
+    submits = client.get("/_mock/requests", params={"action": "submit"}).json()
+    assert len(submits) == 1
+    assert submits[0]["body"] == {"prompt": "hello"}
+    assert submits[0]["endpoint_id"] == DEV
+    assert submits[0]["request_id"] == queued["request_id"]
+    assert submits[0]["headers"]["authorization"] == "Key ***"
+    statuses = client.get("/_mock/requests", params={"action": "status"}).json()
+    assert statuses[0]["status_code"] == 202
+
+
+def test_outcomes_over_http(client: TestClient) -> None:
+    set_ = client.post(
+        "/_mock/outcomes", json={"endpoint_id": DEV, "outcome": {"kind": "model_error"}}
+    )
+    assert set_.status_code == 200
+    queued = submit(client)
+    client.post("/_mock/clock/advance", json={"seconds": 10})
+    assert client.get(path_of(queued["response_url"])).status_code == 422
+    bad = client.post("/_mock/outcomes", json={"endpoint_id": "nope/nope", "outcome": {}})
+    assert bad.status_code == 422 and "endpoint_id" in bad.json()["detail"]
+    assert client.post("/_mock/outcomes", json={"outcome": {"kind": "boom"}}).status_code == 422
+    assert client.post("/_mock/outcomes", json={"outcome": {}, "times": 0}).status_code == 422
+
+
+def test_jobs_inspection(client: TestClient) -> None:
+    queued = submit(client)
+    jobs = client.get("/_mock/jobs").json()
+    assert [j["request_id"] for j in jobs] == [queued["request_id"]]
+    one = client.get(f"/_mock/jobs/{queued['request_id']}").json()
+    assert one["status"] == "IN_QUEUE" and one["endpoint_id"] == DEV
+    assert client.get("/_mock/jobs/unknown").status_code == 404
+
+
+def test_fault_status_code_and_retry_after(client: TestClient) -> None:
+    added = client.post(
+        "/_mock/faults", json={"status_code": 429, "retry_after": 3, "action": "submit"}
+    ).json()
+    assert added["times"] == 1
+    limited = client.post(f"/{DEV}", json={"prompt": "x"})
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "3"
+    assert "detail" in limited.json()
+    assert client.post(f"/{DEV}", json={"prompt": "x"}).status_code == 200  # used up
+
+
+def test_faults_match_endpoint_and_action(client: TestClient) -> None:
+    client.post(
+        "/_mock/faults", json={"status_code": 503, "endpoint": "fal-ai/flux-pro", "times": 2}
+    )
+    assert client.post(f"/{DEV}", json={"prompt": "x"}).status_code == 200
+    kontext = client.post("/fal-ai/flux-pro/kontext/text-to-image", json={"prompt": "x"})
+    assert kontext.status_code == 503
+    assert len(client.get("/_mock/faults").json()) == 1  # one use left
+    assert client.delete("/_mock/faults").json() == []
+
+
+def test_injected_5xx_does_not_create_or_lose_jobs(client: TestClient, mock: FalMock) -> None:
+    queued = submit(client)
+    mock.add_fault(Fault(status_code=502, action="status"))
+    assert client.get(path_of(queued["status_url"])).status_code == 502
+    assert client.get(path_of(queued["status_url"])).status_code == 202
+    assert len(mock.engine) == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {},
+        {"status_code": 200},
+        {"latency": -1},
+        {"drop": "yes"},
+        {"status_code": 500, "action": "explode"},
+        {"status_code": 500, "times": 0},
+        {"status_code": 500, "unknown": 1},
+        [],
+    ],
+)
+def test_bad_fault_definitions(client: TestClient, body: object) -> None:
+    response = client.post("/_mock/faults", json=body)
+    assert response.status_code == 422 and isinstance(response.json()["detail"], str)
+
+
+def test_dropped_connection_in_process(client: TestClient, mock: FalMock) -> None:
+    # In process the transport does not check Content-Length: what arrives is a
+    # truncated body. (The real-server test sees the connection close.)
+    mock.add_fault(Fault(drop=True, action="submit"))
+    response = client.post(f"/{DEV}", json={"prompt": "x"})
+    assert response.content == b'{"status":'
+
+
+def test_openapi_document(client: TestClient) -> None:
+    doc = client.get("/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    assert "/fal-ai/flux-1/dev" in doc["paths"]
+    assert "/{owner}/{alias}/requests/{request_id}/status" in doc["paths"]
+    schema_ref = doc["paths"]["/fal-ai/flux-1/dev"]["post"]["requestBody"]["content"][
+        "application/json"
+    ]["schema"]["$ref"]
+    schema = doc["components"]["schemas"][schema_ref.rsplit("/", 1)[1]]
+    assert schema["required"] == ["prompt"]
+    assert "$ref" not in str(schema)  # self-contained
+
+
+def test_request_log_is_bounded(catalog: Catalog) -> None:
+    from mockserver import ManualClock
+
+    mock = FalMock(
+        MockConfig(request_log_size=5, instant=True), clock=ManualClock(), catalog=catalog
+    )
+    with TestClient(create_app(mock), headers={"Authorization": "Key k"}) as client:
+        for i in range(8):
+            client.post(f"/{DEV}", json={"prompt": f"p{i}"})
+    assert [r.body["prompt"] for r in mock.requests] == ["p3", "p4", "p5", "p6", "p7"]
