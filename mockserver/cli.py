@@ -235,8 +235,9 @@ def _list(directories: Sequence[Path], console: Console) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mockserver` command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    console = Console()
-    errors = Console(stderr=True)
+    # soft_wrap: never break a file path in two when the output is not a terminal
+    console = Console(soft_wrap=True)
+    errors = Console(stderr=True, soft_wrap=True)
     try:
         if args.command == "serve":
             return _serve(args, console)

@@ -1,0 +1,75 @@
+"""Run `mockserver serve` as a real process on 127.0.0.1 for end-to-end tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import httpx
+
+STARTUP_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (loopback only)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start the server with `args`, yield its base URL, stop it afterwards."""
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "mockserver",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    process = subprocess.Popen(
+        [*command, "--log-level", "warning", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(process, base)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout:
+            process.stdout.close()
+
+
+def _wait_until_up(process: subprocess.Popen[bytes], base: str) -> None:
+    # Polling a starting process is the one wait here: the mock's own state is
+    # never waited for, tests move its clock through the control API.
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            output = process.stdout.read().decode() if process.stdout else ""
+            raise RuntimeError(f"mockserver exited with {process.returncode}:\n{output}")
+        try:
+            if httpx.get(f"{base}/_mock/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError(f"mockserver did not answer on {base} within {STARTUP_TIMEOUT} s")
