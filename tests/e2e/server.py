@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -24,8 +25,13 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """Start the server with `args`, yield its base URL, stop it afterwards."""
+def running_server(
+    *args: str, env: dict[str, str] | None = None, scheme: str = "http", ca_file: str | None = None
+) -> Iterator[str]:
+    """Start the server with `args`, yield its base URL, stop it afterwards.
+
+    For a TLS server pass `scheme="https"` and the CA that signed its certificate.
+    """
     port = free_port()
     command = [
         sys.executable,
@@ -43,9 +49,9 @@ def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[st
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
     )
-    base = f"http://127.0.0.1:{port}"
+    base = f"{scheme}://127.0.0.1:{port}"
     try:
-        _wait_until_up(process, base)
+        _wait_until_up(process, base, ca_file)
         yield base
     finally:
         process.terminate()
@@ -58,7 +64,7 @@ def running_server(*args: str, env: dict[str, str] | None = None) -> Iterator[st
             process.stdout.close()
 
 
-def _wait_until_up(process: subprocess.Popen[bytes], base: str) -> None:
+def _wait_until_up(process: subprocess.Popen[bytes], base: str, ca_file: str | None) -> None:
     # Polling a starting process is the one wait here: the mock's own state is
     # never waited for, tests move its clock through the control API.
     deadline = time.monotonic() + STARTUP_TIMEOUT
@@ -67,7 +73,10 @@ def _wait_until_up(process: subprocess.Popen[bytes], base: str) -> None:
             output = process.stdout.read().decode() if process.stdout else ""
             raise RuntimeError(f"mockserver exited with {process.returncode}:\n{output}")
         try:
-            if httpx.get(f"{base}/_mock/health", timeout=1).status_code == 200:
+            verify: ssl.SSLContext | bool = (
+                ssl.create_default_context(cafile=ca_file) if ca_file else True
+            )
+            if httpx.get(f"{base}/_mock/health", timeout=1, verify=verify).status_code == 200:
                 return
         except httpx.TransportError:
             pass

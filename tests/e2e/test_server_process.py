@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -145,3 +146,46 @@ def test_malformed_contract_fails_at_startup_naming_the_file(tmp_path: Path) -> 
     assert result.returncode == 2
     assert str(bad) in result.stderr and "input_schema" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_official_fal_client_runs_unchanged_over_tls(tmp_path: Path) -> None:
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1", "localhost")
+    cert_file, key_file, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    certificate.private_key_pem.write_to_path(str(key_file))
+    certificate.cert_chain_pems[0].write_to_path(str(cert_file))
+    authority.cert_pem.write_to_path(str(ca_file))
+    args = (
+        "--ssl-certfile",
+        str(cert_file),
+        "--ssl-keyfile",
+        str(key_file),
+        "--queue-seconds",
+        "0.2",
+        "--run-seconds",
+        "0.3",
+    )
+    with running_server(*args, scheme="https", ca_file=str(ca_file)) as base:
+        host = base.removeprefix("https://")
+        env = {
+            **os.environ,
+            "FAL_KEY": "fal-client-key",
+            "FAL_QUEUE_RUN_HOST": host,
+            "FAL_RUN_HOST": f"{host}/_run",
+            "SSL_CERT_FILE": str(ca_file),
+        }
+        script = Path(__file__).with_name("fal_client_flow.py")
+        done = subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=60
+        )
+    assert done.returncode == 0, done.stderr
+    findings = json.loads(done.stdout.strip().splitlines()[-1])
+    assert findings == {
+        "status": "Completed",
+        "first_images": 2,
+        "subscribed_seed": 7,
+        "updates": ["Completed", "InProgress", "Queued"],
+        "run_prompt": "sync run",
+        "validation": 422,
+    }
