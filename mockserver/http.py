@@ -144,6 +144,11 @@ class DroppedConnection(Response):
         super().__init__()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # Drain the request first: closing a socket with unread input makes the
+        # kernel send a reset, and the client would see that instead.
+        message = await receive()
+        while message.get("type") == "http.request" and message.get("more_body"):
+            message = await receive()
         await send(
             {
                 "type": "http.response.start",
