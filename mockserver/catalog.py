@@ -314,10 +314,14 @@ def _contract_validator() -> Draft202012Validator:
 
 
 def _check(validator: Draft202012Validator, data: Any, path: Path, where: str) -> None:
-    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
-    if error is not None:
-        location = ".".join([where, *(str(p) for p in error.absolute_path)]).strip(".")
-        raise ContractError(f"{path}: {location or '(top level)'}: {error.message}")
+    """Raise a `ContractError` listing every problem, one line each."""
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    if errors:
+        lines = []
+        for error in errors:
+            location = ".".join([where, *(str(p) for p in error.absolute_path)]).strip(".")
+            lines.append(f"{path}: {location or '(top level)'}: {error.message}")
+        raise ContractError("\n".join(lines))
 
 
 def _example_size(output: dict[str, Any], kind: str, path: Path) -> tuple[int, int]:

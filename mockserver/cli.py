@@ -47,7 +47,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
-    serve.add_argument("--port", type=int, default=8000, help="port (default: %(default)s)")
+    serve.add_argument(
+        "--port", type=int, default=8000, metavar="PORT", help="port (default: %(default)s)"
+    )
     serve.add_argument(
         "--profile",
         choices=sorted(PROFILES),
@@ -82,12 +84,20 @@ def build_parser() -> argparse.ArgumentParser:
         " (default: any non-empty key)",
     )
     serve.add_argument(
-        "--runners", type=int, default=2, help="runners per app (default: %(default)s)"
+        "--runners", type=int, default=2, metavar="N", help="runners per app (default: %(default)s)"
     )
     serve.add_argument(
-        "--queue-seconds", type=float, help="time each job waits in the queue (default: per model)"
+        "--queue-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="time each job waits in the queue (default: per model)",
     )
-    serve.add_argument("--run-seconds", type=float, help="time each job runs (default: per model)")
+    serve.add_argument(
+        "--run-seconds",
+        type=float,
+        metavar="SECONDS",
+        help="time each job runs (default: per model)",
+    )
     serve.add_argument("--instant", action="store_true", help="zero queue and run time")
     serve.add_argument(
         "--clock",
@@ -99,28 +109,34 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--result-ttl",
         type=float,
+        metavar="SECONDS",
         default=3600.0,
         help="seconds results are kept (default: %(default)s)",
     )
     serve.add_argument(
         "--large-result-ttl",
         type=float,
+        metavar="SECONDS",
         default=360.0,
         help="seconds large results are kept (default: %(default)s)",
     )
     serve.add_argument(
         "--large-result-bytes",
         type=int,
+        metavar="BYTES",
         default=10 * 1024,
         help="size from which a result is large (default: %(default)s)",
     )
     serve.add_argument(
         "--max-body-bytes",
         type=int,
+        metavar="BYTES",
         default=10 * 1024 * 1024,
         help="largest request body accepted; larger gets 413 (default: %(default)s)",
     )
-    serve.add_argument("--seed", type=int, help="seed for random model seeds (reproducible runs)")
+    serve.add_argument(
+        "--seed", type=int, metavar="N", help="seed for random model seeds (reproducible runs)"
+    )
     serve.add_argument("--ssl-certfile", metavar="FILE", help="serve HTTPS with this certificate")
     serve.add_argument("--ssl-keyfile", metavar="FILE", help="private key for --ssl-certfile")
     serve.add_argument(

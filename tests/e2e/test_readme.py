@@ -1,0 +1,68 @@
+"""The README's examples, run as written against a real server."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.server import running_server
+
+pytestmark = pytest.mark.e2e
+README = Path(__file__).resolve().parents[2] / "README.md"
+DEFAULT_BASE = "http://127.0.0.1:8000"
+
+
+def readme_block(name: str) -> str:
+    """The fenced block right after ``<!-- readme-test: name -->``."""
+    match = re.search(rf"<!-- readme-test: {name} -->\n```\w+\n(.*?)```", README.read_text(), re.S)
+    assert match, f"README has no block marked {name!r}"
+    return match.group(1)
+
+
+def run_shell(block: str, base: str, cwd: Path) -> str:
+    assert DEFAULT_BASE in block
+    script = "set -euo pipefail\n" + block.replace(DEFAULT_BASE, base)
+    done = subprocess.run(
+        ["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr + done.stdout
+    return done.stdout
+
+
+def test_official_curl_flow(tmp_path: Path) -> None:
+    with running_server("--instant") as base:
+        output = run_shell(readme_block("official"), base, tmp_path)
+    submitted = json.loads((tmp_path / "submit.json").read_text())
+    result = json.loads((tmp_path / "result.json").read_text())
+    assert submitted["status"] == "IN_QUEUE"
+    assert [(i["width"], i["height"]) for i in result["images"]] == [(1024, 1024)] * 2
+    assert (tmp_path / "image.jpeg").read_bytes()[:3] == b"\xff\xd8\xff"
+    assert '"ALREADY_COMPLETED"' in output
+    assert '"loc":["body","num_images"]' in output
+    assert 'data: {"status":"COMPLETED"' in output
+
+
+def test_intermediary_curl_flow(tmp_path: Path) -> None:
+    with running_server("--profile", "intermediary", "--instant") as base:
+        output = run_shell(readme_block("intermediary"), base, tmp_path)
+    assert '"response_url":"https://queue.fal.run/fal-ai/flux-1/requests/' in output
+    assert '"images":[' in output
+
+
+def test_control_examples(tmp_path: Path) -> None:
+    with running_server("--instant") as base:
+        output = run_shell(readme_block("control"), base, tmp_path)
+    assert '"kind":"model_error"' in output and '"status_code":429' in output
+
+
+def test_python_example() -> None:
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        exec(compile(readme_block("python"), str(README), "exec"), {"__name__": "readme"})
+    assert captured.getvalue().split("\n")[:2] == ["1024 768", "503"]
