@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -60,6 +60,15 @@ def create_app(mock: FalMock | None = None, config: MockConfig | None = None) ->
     return app
 
 
+def _state(request: Request, name: str) -> Any:
+    return getattr(request.state, name, None)
+
+
+def _query(request: Request, name: str) -> str | None:
+    # Parsing an empty query string still costs; status polls mostly have none.
+    return request.query_params.get(name) if request.scope["query_string"] else None
+
+
 def _mock(request: Request) -> FalMock:
     mock: FalMock = request.app.state.mock
     return mock
@@ -68,22 +77,21 @@ def _mock(request: Request) -> FalMock:
 async def _protocol(request: Request) -> Response:
     mock = _mock(request)
     path = "/" + request.path_params["path"]
-    run_host = hostname(request) in mock.config.run_hosts
+    run_host = hostname(request.headers.get("host", "")) in mock.config.run_hosts
     if path.startswith(RUN_PREFIX) or run_host:
         target = path.removeprefix(RUN_PREFIX.rstrip("/")) if not run_host else path
-        return await _handle(request, "run", target, None)
+        return await _handle(request, mock, "run", target, None)
     route = parse_request_path(path)
     if route is not None:
-        return await _handle(request, route.action, route.app_id, route)
-    return await _handle(request, "submit", path, None)
+        return await _handle(request, mock, route.action, route.app_id, route)
+    return await _handle(request, mock, "submit", path, None)
 
 
 async def _handle(
-    request: Request, action: str, target: str, route: RequestRoute | None
+    request: Request, mock: FalMock, action: str, target: str, route: RequestRoute | None
 ) -> Response:
     """Run one protocol request: faults, then the handler; record it either way."""
-    mock = _mock(request)
-    endpoint = mock.endpoint_of(target)
+    endpoint = route.app_id if route is not None else mock.endpoint_of(target)
     status_code = 500
     try:
         fault = mock.faults.take(action, endpoint)
@@ -114,13 +122,13 @@ async def _handle(
             RecordedRequest(
                 time=mock.clock.now(),
                 method=request.method,
-                path=request.url.path,
-                query=redact_query(request.query_params),
+                path=request.scope["path"],
+                query=redact_query(request.query_params) if request.scope["query_string"] else {},
                 headers=redact_headers(request.headers.items()),
                 action=action,
                 endpoint_id=endpoint,
-                request_id=route.request_id if route else getattr(request.state, "job_id", None),
-                body=getattr(request.state, "logged_body", None),
+                request_id=route.request_id if route else _state(request, "job_id"),
+                body=None if route else _state(request, "logged_body"),
                 status_code=status_code,
             )
         )
@@ -180,11 +188,11 @@ async def _request_operation(request: Request, mock: FalMock, route: RequestRout
         raise
     base = public_base(request, mock.config.public_url)
     if route.action == "status":
-        with_logs = parse_flag(request.query_params.get("logs"), "logs")
+        with_logs = parse_flag(_query(request, "logs"), "logs")
         code, body = mock.status_body(job, base, with_logs=with_logs)
         return json_response(code, body)
     if route.action == "stream":
-        with_logs = parse_flag(request.query_params.get("logs"), "logs")
+        with_logs = parse_flag(_query(request, "logs"), "logs")
         return StreamingResponse(
             _status_events(mock, tenant, job.id, base, with_logs),
             media_type="text/event-stream",
@@ -278,9 +286,8 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return json_response(500, {"detail": "Internal server error"})
 
 
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
 def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return len(value) == 36
+    return _UUID.match(value) is not None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -205,8 +206,13 @@ def _serve(args: argparse.Namespace, console: Console) -> int:
         f"  {len(mock.catalog)} models · {args.clock} clock · control API {base}/_mock/"
         f" · OpenAPI {base}/openapi.json"
     )
+    app = create_app(mock)
+    # Everything loaded so far (catalog, schemas, libraries) lives as long as the
+    # process: keep it out of the garbage collector's full scans.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(mock),
+        app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -49,6 +50,10 @@ class EndpointId:
     @classmethod
     def parse(cls, value: str) -> EndpointId:
         """Parse an endpoint id as the official clients do; raise `InvalidEndpointId`."""
+        return _parse_endpoint_id(value)
+
+    @classmethod
+    def _parse(cls, value: str) -> EndpointId:
         parts = value.strip("/").split("/")
         if len(parts) == 1:
             match = _ONE_SEGMENT.match(parts[0])
@@ -81,6 +86,12 @@ class EndpointId:
         return f"{self.app_id}/{self.path}" if self.path else self.app_id
 
 
+@lru_cache(maxsize=4096)
+def _parse_endpoint_id(value: str) -> EndpointId:
+    # Cached: every request parses its app id, and servers see few distinct ones.
+    return EndpointId._parse(value)
+
+
 def normalize_endpoint_id(value: str) -> str:
     """The canonical text of an endpoint id (``123-app`` becomes ``123/app``)."""
     return str(EndpointId.parse(value))
@@ -100,6 +111,7 @@ class RequestRoute:
     action: Action
 
 
+@lru_cache(maxsize=8192)
 def parse_request_path(path: str) -> RequestRoute | None:
     """Recognise ``/<app>/requests/<id>[/status[/stream]|/cancel][/]``.
 

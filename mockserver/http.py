@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from starlette.requests import Request
@@ -14,6 +15,7 @@ from starlette.types import Receive, Scope, Send
 from mockserver.mock import HttpError
 
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))(:\d{1,5})?$")
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 _JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]*\+)?json$")
 
 
@@ -22,7 +24,7 @@ def json_response(
 ) -> Response:
     """A compact JSON response."""
     return Response(
-        json.dumps(body, separators=(",", ":")).encode(),
+        _ENCODER.encode(body).encode(),
         status_code=status_code,
         headers=dict(headers or {}),
         media_type="application/json",
@@ -39,19 +41,28 @@ def public_base(request: Request, configured: str | None) -> str:
     if configured:
         return configured.rstrip("/")
     headers = request.headers
-    proto = headers.get("x-forwarded-proto", request.url.scheme).split(",")[0].strip().lower()
+    proto = headers.get("x-forwarded-proto") or request.scope.get("scheme", "http")
+    host = headers.get("x-forwarded-host") or headers.get("host") or ""
+    return _origin(proto, host)
+
+
+@lru_cache(maxsize=256)
+def _origin(proto: str, host: str) -> str:
+    # Cached: a server sees a handful of distinct (proto, host) pairs, and this
+    # runs on every status poll. Invalid pairs raise, and are not cached.
+    proto = proto.split(",")[0].strip().lower()
     if proto not in ("http", "https"):
         raise HttpError(400, {"detail": "Invalid X-Forwarded-Proto header: use http or https"})
-    host = headers.get("x-forwarded-host") or headers.get("host") or ""
     host = host.split(",")[0].strip()
     if not _HOST.match(host):
         raise HttpError(400, {"detail": "Invalid Host or X-Forwarded-Host header"})
     return f"{proto}://{host}"
 
 
-def hostname(request: Request) -> str:
-    """The Host header's name part, lower-cased (without the port)."""
-    host = request.headers.get("host", "").strip().lower()
+@lru_cache(maxsize=256)
+def hostname(host_header: str) -> str:
+    """The name part of a Host header, lower-cased (without the port)."""
+    host = host_header.strip().lower()
     if host.startswith("["):
         return host.split("]", 1)[0] + "]"
     return host.rsplit(":", 1)[0] if ":" in host else host

@@ -239,12 +239,13 @@ class FalMock:
 
     def urls(self, job: Job, base_url: str) -> dict[str, str]:
         """response/status/cancel URLs of a job, on the profile's request base."""
-        base = (self.config.profile.request_url_base or base_url).rstrip("/")
-        app_id = job.app_id.removeprefix("sync:")
+        response_url = (self.config.profile.request_url_base or base_url).rstrip("/") + (
+            request_path(job.app_id.removeprefix("sync:"), job.id)
+        )
         return {
-            "response_url": base + request_path(app_id, job.id),
-            "status_url": base + request_path(app_id, job.id, "status"),
-            "cancel_url": base + request_path(app_id, job.id, "cancel"),
+            "response_url": response_url,
+            "status_url": response_url + "/status",
+            "cancel_url": response_url + "/cancel",
         }
 
     def find(self, tenant: str, app_id: str, request_id: str) -> Job:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 _SECRET_NAME = re.compile(r"(key|token|secret|password|signature|auth|cookie|session)", re.I)
 MASK = "***"
@@ -15,14 +16,22 @@ def redact_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     clean: dict[str, str] = {}
     for name, value in headers:
         lower = name.lower()
-        if lower in ("authorization", "proxy-authorization"):
+        kind = _header_kind(lower)
+        if kind == "auth":
             scheme = value.split(" ", 1)[0] if " " in value.strip() else ""
             clean[lower] = f"{scheme} {MASK}".strip()
-        elif _SECRET_NAME.search(lower):
+        elif kind == "secret":
             clean[lower] = MASK
         else:
             clean[lower] = value
     return clean
+
+
+@lru_cache(maxsize=1024)
+def _header_kind(lower_name: str) -> str:
+    if lower_name in ("authorization", "proxy-authorization"):
+        return "auth"
+    return "secret" if _SECRET_NAME.search(lower_name) else "plain"
 
 
 def redact_query(params: Mapping[str, str]) -> dict[str, str]:
@@ -30,6 +39,7 @@ def redact_query(params: Mapping[str, str]) -> dict[str, str]:
     return {k: (MASK if _SECRET_NAME.search(k) else v) for k, v in params.items()}
 
 
+@lru_cache(maxsize=4096)
 def fingerprint(secret: str) -> str:
     """A stable, non-reversible name for a key: what jobs are owned by."""
     return "key-" + hashlib.sha256(secret.encode()).hexdigest()[:16]
