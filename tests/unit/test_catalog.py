@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from mockserver.catalog import Catalog, ContractError, load_contract
@@ -205,3 +207,31 @@ def test_unparseable_yaml_and_duplicates(tmp_path: Path) -> None:
 def test_missing_directory_is_reported(tmp_path: Path) -> None:
     with pytest.raises(ContractError, match="does not exist"):
         Catalog.load(tmp_path / "nowhere")
+
+
+_json = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 5000)
+    | st.floats(-5, 100, allow_nan=False)
+    | st.text(max_size=6)
+    | st.sampled_from(["square", "1:1", "png", "jpeg", "regular", "2"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["width", "height", "x"]), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+
+
+@given(data=st.data())
+def test_the_compiled_fast_path_agrees_with_jsonschema(
+    catalog: Catalog, data: st.DataObject
+) -> None:
+    model = data.draw(st.sampled_from(list(catalog)))
+    names = sorted(model.input_schema["properties"])
+    payload = data.draw(st.dictionaries(st.sampled_from(names), _json, max_size=len(names)))
+    assert model._accepts is not None
+    expected_valid = not list(model._validator.iter_errors(payload))
+    assert model._accepts(payload) == expected_valid
+    assert (model.validate(payload) == []) == expected_valid
