@@ -34,7 +34,14 @@ from mockserver.http import (
     public_base,
     read_json_body,
 )
-from mockserver.mock import FalMock, HttpError, MockConfig, RecordedRequest, not_found
+from mockserver.mock import (
+    FalMock,
+    HttpError,
+    MockConfig,
+    RecordedRequest,
+    not_found,
+    validation_error,
+)
 from mockserver.queue import State
 from mockserver.redact import redact_headers, redact_query
 
@@ -167,17 +174,8 @@ async def _request_operation(request: Request, mock: FalMock, route: RequestRout
     if request.method != expected:
         raise HttpError(405, {"detail": "Method Not Allowed"}, {"Allow": expected})
     if not _is_uuid(route.request_id):
-        raise HttpError(
-            422,
-            {
-                "detail": [
-                    {
-                        "loc": ["path", "request_id"],
-                        "msg": "Input should be a valid UUID",
-                        "type": "uuid_parsing",
-                    }
-                ]
-            },
+        raise validation_error(
+            ["path", "request_id"], "Input should be a valid UUID", "uuid_parsing"
         )
     tenant = mock.authenticate(request.headers.get("authorization"))
     try:

@@ -7,6 +7,8 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from mockserver.jsonfields import json_object, number, status_code
+
 FaultAction = Literal["submit", "status", "stream", "result", "cancel", "run", "media", "any"]
 FAULT_ACTIONS: tuple[str, ...] = (
     "submit",
@@ -19,6 +21,16 @@ FAULT_ACTIONS: tuple[str, ...] = (
     "any",
 )
 _ids = itertools.count(1)
+_FAULT_FIELDS = (
+    "status_code",
+    "latency",
+    "drop",
+    "retry_after",
+    "detail",
+    "endpoint",
+    "action",
+    "times",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,40 +68,12 @@ class Fault:
     @classmethod
     def from_json(cls, data: Any) -> Fault:
         """Build a fault from the control API's JSON; ValueError says what is wrong."""
-        if not isinstance(data, dict):
-            raise ValueError("a fault is a JSON object")
-        known = {
-            "status_code",
-            "latency",
-            "drop",
-            "retry_after",
-            "detail",
-            "endpoint",
-            "action",
-            "times",
-        }
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown fault field(s): {', '.join(unknown)}")
-        code = data.get("status_code")
-        if code is not None and (
-            isinstance(code, bool) or not isinstance(code, int) or not 400 <= code <= 599
-        ):
-            raise ValueError("status_code must be an integer from 400 to 599")
-        latency = data.get("latency", 0.0)
-        if (
-            isinstance(latency, bool)
-            or not isinstance(latency, int | float)
-            or not 0 <= latency <= 300
-        ):
-            raise ValueError("latency must be a number of seconds from 0 to 300")
+        data = json_object(data, _FAULT_FIELDS, "a fault")
+        code = status_code(data.get("status_code"))
+        latency = number(data.get("latency", 0.0), "latency", 0, 300, " of seconds")
         retry_after = data.get("retry_after")
-        if retry_after is not None and (
-            isinstance(retry_after, bool)
-            or not isinstance(retry_after, int | float)
-            or retry_after < 0
-        ):
-            raise ValueError("retry_after must be a non-negative number of seconds")
+        if retry_after is not None:
+            retry_after = number(retry_after, "retry_after", 0, 86400, " of seconds")
         action = data.get("action", "any")
         if action not in FAULT_ACTIONS:
             raise ValueError(f"action must be one of {', '.join(FAULT_ACTIONS)}")

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from mockserver.mock import HttpError
+from mockserver.mock import HttpError, validation_error
 
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))(:\d{1,5})?$")
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
@@ -77,17 +77,8 @@ def parse_flag(value: str | None, name: str) -> bool:
         return True
     if lowered in ("0", "false", "no", "off", ""):
         return False
-    raise HttpError(
-        422,
-        {
-            "detail": [
-                {
-                    "loc": ["query", name],
-                    "msg": "Input should be a valid boolean (1/0 or true/false)",
-                    "type": "bool_parsing",
-                }
-            ]
-        },
+    raise validation_error(
+        ["query", name], "Input should be a valid boolean (1/0 or true/false)", "bool_parsing"
     )
 
 
@@ -120,26 +111,14 @@ async def read_json_body(
         chunks.append(chunk)
     raw = b"".join(chunks)
     if not raw.strip():
-        raise HttpError(
-            422, {"detail": [{"loc": ["body"], "msg": "Field required", "type": "missing"}]}
-        )
+        raise validation_error(["body"], "Field required", "missing")
     try:
         return raw, json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         position = getattr(exc, "pos", 0)
         reason = getattr(exc, "msg", None) or str(exc)
-        raise HttpError(
-            422,
-            {
-                "detail": [
-                    {
-                        "loc": ["body", position],
-                        "msg": "JSON decode error",
-                        "type": "json_invalid",
-                        "ctx": {"error": reason},
-                    }
-                ]
-            },
+        raise validation_error(
+            ["body", position], "JSON decode error", "json_invalid", ctx={"error": reason}
         ) from None
 
 

@@ -49,6 +49,11 @@ class HttpError(Exception):
         self.headers = dict(headers or {})
 
 
+def validation_error(loc: list[str | int], msg: str, type: str, **extra: Any) -> HttpError:
+    """A 422 with FastAPI's `detail` list holding one entry."""
+    return HttpError(422, {"detail": [{"loc": loc, "msg": msg, "type": type, **extra}]})
+
+
 def not_found(request_id: str) -> HttpError:
     """The answer for an unknown, expired or foreign request id."""
     return HttpError(404, {"detail": f"Request {request_id!r} not found"})
@@ -484,17 +489,8 @@ def _priority(value: str | None) -> Priority:
         return "normal"
     if value.strip().lower() == "low":
         return "low"
-    raise HttpError(
-        422,
-        {
-            "detail": [
-                {
-                    "loc": ["header", "x-fal-queue-priority"],
-                    "msg": "Input should be 'normal' or 'low'",
-                    "type": "enum",
-                }
-            ]
-        },
+    raise validation_error(
+        ["header", "x-fal-queue-priority"], "Input should be 'normal' or 'low'", "enum"
     )
 
 
@@ -506,16 +502,9 @@ def _timeout(value: str | None) -> float | None:
     except ValueError:
         seconds = -1.0
     if not 0 < seconds <= 86400:
-        raise HttpError(
-            422,
-            {
-                "detail": [
-                    {
-                        "loc": ["header", "x-fal-request-timeout"],
-                        "msg": "Input should be a number of seconds greater than 0",
-                        "type": "float_parsing",
-                    }
-                ]
-            },
+        raise validation_error(
+            ["header", "x-fal-request-timeout"],
+            "Input should be a number of seconds greater than 0",
+            "float_parsing",
         )
     return seconds

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from mockserver.jsonfields import json_object, number, status_code
+
 OutcomeKind = Literal["success", "model_error", "infra_error"]
 
 #: Infrastructure error kinds fal documents, with the status code each comes with.
@@ -97,30 +99,15 @@ class Outcome:
         "detail": any, "error_type": str, "queue_seconds": n, "run_seconds": n,
         "logs": [{"at": 0.5, "message": "...", "level": "INFO"}]}``
         """
-        if not isinstance(data, dict):
-            raise ValueError("an outcome is a JSON object")
-        known = {
-            "kind",
-            "status_code",
-            "detail",
-            "error_type",
-            "queue_seconds",
-            "run_seconds",
-            "logs",
-        }
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown outcome field(s): {', '.join(unknown)}")
+        data = json_object(data, _OUTCOME_FIELDS, "an outcome")
         kind = data.get("kind", "success")
         logs = _logs_from_json(data["logs"]) if "logs" in data else None
         timing = {
-            name: _seconds(data[name], name)
+            name: number(data[name], name, 0, 86400, " of seconds")
             for name in ("queue_seconds", "run_seconds")
             if data.get(name) is not None
         }
-        code = data.get("status_code")
-        if code is not None and (not isinstance(code, int) or not 400 <= code <= 599):
-            raise ValueError("status_code must be an integer from 400 to 599")
+        code = status_code(data.get("status_code"))
         error_type = data.get("error_type")
         if error_type is not None and not isinstance(error_type, str):
             raise ValueError("error_type must be a string")
@@ -162,13 +149,16 @@ class Outcome:
         return data
 
 
+_OUTCOME_FIELDS = (
+    "kind",
+    "status_code",
+    "detail",
+    "error_type",
+    "queue_seconds",
+    "run_seconds",
+    "logs",
+)
 LOG_LEVELS = frozenset({"STDERR", "STDOUT", "ERROR", "INFO", "WARN", "DEBUG"})
-
-
-def _seconds(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86400:
-        raise ValueError(f"{name} must be a number of seconds from 0 to 86400")
-    return float(value)
 
 
 def _logs_from_json(value: Any) -> tuple[LogLine, ...]:
@@ -178,11 +168,9 @@ def _logs_from_json(value: Any) -> tuple[LogLine, ...]:
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("message"), str):
             raise ValueError("each log line needs a string 'message'")
-        at = item.get("at", 0.0)
-        if isinstance(at, bool) or not isinstance(at, int | float) or not 0 <= at <= 1:
-            raise ValueError("a log line's 'at' is a fraction of the run, from 0 to 1")
+        at = number(item.get("at", 0.0), "a log line's 'at' (a fraction of the run)", 0, 1)
         level = item.get("level", "INFO")
         if level not in LOG_LEVELS:
             raise ValueError(f"log level must be one of {', '.join(sorted(LOG_LEVELS))}")
-        lines.append(LogLine(at=float(at), message=item["message"], level=level))
+        lines.append(LogLine(at=at, message=item["message"], level=level))
     return tuple(sorted(lines, key=lambda line: line.at))

@@ -78,7 +78,7 @@ def test_outcome_json_round_trip_and_errors() -> None:
         ({"kind": "success", "colour": "red"}, "unknown outcome field"),
         ({"kind": "model_error", "status_code": 200}, "status_code"),
         ({"run_seconds": -1}, "run_seconds"),
-        ({"logs": [{"at": 2, "message": "x"}]}, "fraction"),
+        ({"logs": [{"at": 2, "message": "x"}]}, "fraction of the run"),
         ({"logs": [{"message": "x", "level": "LOUD"}]}, "log level"),
         ([], "JSON object"),
     ]:
