@@ -1,0 +1,243 @@
+"""`AsyncFalClient`: the asynchronous reference client, same API as `FalClient`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx_sse
+
+from mockserver.client import protocol
+from mockserver.client.errors import FalError, FalProtocolError, FalTimeoutError, FalTransportError
+from mockserver.client.protocol import ClientSettings
+from mockserver.client.sync import Progress, _event_json, _reason, _safe
+from mockserver.client.types import Completed, QueueHandle, Status
+
+
+class AsyncFalClient:
+    """The async twin of `FalClient`; `sleep` is an awaitable (e.g. one that
+    advances a mock's manual clock)."""
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self._http = httpx.AsyncClient(transport=transport, timeout=settings.timeout)
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._rng = rng or random.Random()
+
+    def __repr__(self) -> str:
+        settings = self.settings
+        return (
+            f"AsyncFalClient(base_url={settings.base_url!r}, auth_scheme={settings.auth_scheme!r})"
+        )
+
+    async def __aenter__(self) -> AsyncFalClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def submit(
+        self,
+        endpoint_id: str,
+        arguments: dict[str, Any],
+        *,
+        webhook_url: str | None = None,
+        priority: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> QueueHandle:
+        """Queue a request; returns its handle (URLs already on the base URL)."""
+        params = {"fal_webhook": webhook_url} if webhook_url else None
+        extra = dict(headers or {})
+        if priority:
+            extra["X-Fal-Queue-Priority"] = priority
+        url = protocol.submit_url(self.settings.base_url, endpoint_id)
+        response = await self._send(
+            "POST",
+            url,
+            json=arguments,
+            params=params,
+            headers=extra,
+            idempotent=self.settings.retry_submit,
+        )
+        return protocol.parse_handle(response, self.settings, endpoint_id)
+
+    def handle(self, endpoint_id: str, request_id: str) -> QueueHandle:
+        """A handle for a request id known from elsewhere (URLs built from the id)."""
+        return protocol.handle_for(self.settings.base_url, endpoint_id, request_id)
+
+    async def status(self, handle: QueueHandle, *, with_logs: bool = False) -> Status:
+        """The request's current status."""
+        response = await self._send(
+            "GET", handle.status_url, params={"logs": "1" if with_logs else "0"}
+        )
+        return protocol.parse_status(response, handle.request_id)
+
+    async def stream_status(
+        self, handle: QueueHandle, *, with_logs: bool = False
+    ) -> AsyncGenerator[Status, None]:
+        """Statuses from the SSE stream, until COMPLETED."""
+        params = {"logs": "1" if with_logs else "0"}
+        try:
+            async with httpx_sse.aconnect_sse(
+                self._http,
+                "GET",
+                handle.stream_url,
+                params=params,
+                headers=self.settings.auth_headers(),
+            ) as source:
+                if source.response.status_code >= 400:
+                    await source.response.aread()
+                protocol.raise_for_error(source.response, handle.request_id)
+                async for event in source.aiter_sse():
+                    status = protocol.status_from_json(
+                        _event_json(event, source.response), source.response
+                    )
+                    yield status
+                    if isinstance(status, Completed):
+                        return
+        except httpx_sse.SSEError as exc:
+            raise FalProtocolError(f"status stream of {handle.request_id}: {exc}") from None
+        except httpx.RequestError as exc:
+            raise FalTransportError(
+                f"status stream of {handle.request_id}: {_reason(exc)}"
+            ) from None
+        raise FalProtocolError(f"status stream of {handle.request_id} closed before COMPLETED")
+
+    async def result(self, handle: QueueHandle) -> dict[str, Any]:
+        """The output of a completed request."""
+        return protocol.parse_result(
+            await self._send("GET", handle.response_url), handle.request_id
+        )
+
+    async def cancel(self, handle: QueueHandle) -> str:
+        """Ask to cancel; returns CANCELLATION_REQUESTED or ALREADY_COMPLETED."""
+        return protocol.parse_cancel(await self._send("PUT", handle.cancel_url), handle.request_id)
+
+    async def subscribe(
+        self,
+        endpoint_id: str,
+        arguments: dict[str, Any],
+        *,
+        with_logs: bool = False,
+        on_update: Callable[[Status], Any] | None = None,
+        mode: str = "polling",
+        poll_interval: float = 0.1,
+        timeout: float | None = None,
+        **submit_options: Any,
+    ) -> dict[str, Any]:
+        """Submit, follow (polling or streaming) until done, return the output."""
+        handle = await self.submit(endpoint_id, arguments, **submit_options)
+        deadline = None if timeout is None else self._monotonic() + timeout
+        updates = (
+            self.stream_status(handle, with_logs=with_logs)
+            if mode == "streaming"
+            else self._poll(handle, with_logs, poll_interval)
+        )
+        try:
+            async for status in updates:
+                if on_update is not None:
+                    on_update(status)
+                if isinstance(status, Completed):
+                    break
+                if deadline is not None and self._monotonic() >= deadline:
+                    await self._cancel_quietly(handle)
+                    raise FalTimeoutError(
+                        f"request {handle.request_id} not done within {timeout} s; cancelled",
+                        request_id=handle.request_id,
+                    )
+        finally:
+            await updates.aclose()
+        return await self.result(handle)
+
+    async def save(
+        self, result: dict[str, Any], directory: str | Path, *, progress: Progress | None = None
+    ) -> list[Path]:
+        """Download every media file of a result into `directory` (without the key)."""
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        taken: set[str] = set()
+        saved = []
+        for url, suggested in protocol.media_files(result):
+            path = target / protocol.file_name_for(url, suggested, taken)
+            try:
+                async with self._http.stream("GET", url) as response:
+                    if response.status_code >= 400:
+                        await response.aread()
+                    protocol.raise_for_error(response)
+                    total = int(response.headers.get("content-length", 0)) or None
+                    done = 0
+                    with path.open("wb") as file:
+                        async for chunk in response.aiter_bytes():
+                            file.write(chunk)
+                            done += len(chunk)
+                            if progress is not None:
+                                progress(path.name, done, total)
+            except httpx.RequestError as exc:
+                raise FalTransportError(f"download of {url}: {_reason(exc)}") from None
+            saved.append(path)
+        return saved
+
+    async def _poll(
+        self, handle: QueueHandle, with_logs: bool, interval: float
+    ) -> AsyncGenerator[Status, None]:
+        while True:
+            status = await self.status(handle, with_logs=with_logs)
+            yield status
+            if isinstance(status, Completed):
+                return
+            await self._sleep(interval)
+
+    async def _cancel_quietly(self, handle: QueueHandle) -> None:
+        with contextlib.suppress(FalError):  # the timeout is what the caller must hear
+            await self.cancel(handle)
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        all_headers = {**self.settings.auth_headers(), **(headers or {})}
+        attempt = 0
+        while True:
+            try:
+                response = await self._http.request(
+                    method, url, json=json, params=params, headers=all_headers
+                )
+            except httpx.RequestError as exc:
+                if attempt >= self.settings.max_retries or not protocol.should_retry_transport(
+                    exc, idempotent
+                ):
+                    raise FalTransportError(f"{method} {_safe(url)}: {_reason(exc)}") from None
+                delay = protocol.retry_delay(attempt, self.settings, self._rng)
+            else:
+                if attempt >= self.settings.max_retries or not protocol.should_retry_status(
+                    response, idempotent
+                ):
+                    return response
+                delay = protocol.retry_delay(attempt, self.settings, self._rng, response)
+            await self._sleep(delay)
+            attempt += 1

@@ -1,0 +1,284 @@
+"""The client's protocol logic, without I/O: URLs, parsing, retry decisions.
+
+Both the sync and the async client call these, so they behave identically.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any, Literal
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from mockserver.client.errors import (
+    FalError,
+    FalHTTPError,
+    FalProtocolError,
+    FalValidationError,
+)
+from mockserver.client.types import Completed, InProgress, Queued, QueueHandle, Status
+from mockserver.endpoints import Action, EndpointId, InvalidEndpointId, request_path, rewrite_url
+
+AuthScheme = Literal["Key", "Bearer"]
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+_SNIPPET = 200
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How a client reaches the queue. The key never appears in its repr."""
+
+    base_url: str = "https://queue.fal.run"
+    key: str = field(default="", repr=False)
+    auth_scheme: AuthScheme = "Key"
+    timeout: float = 30.0
+    max_retries: int = 3
+    backoff: float = 0.1
+    max_backoff: float = 10.0
+    retry_submit: bool = False
+    rewrite_urls: bool = True
+
+    def __post_init__(self) -> None:
+        if self.auth_scheme not in ("Key", "Bearer"):
+            raise ValueError("auth_scheme must be 'Key' or 'Bearer'")
+        if urlsplit(self.base_url).scheme not in ("http", "https"):
+            raise ValueError(f"base_url must be an http(s) URL, got {self.base_url!r}")
+
+    def auth_headers(self) -> dict[str, str]:
+        """The Authorization header (none without a key)."""
+        return {"Authorization": f"{self.auth_scheme} {self.key}"} if self.key else {}
+
+
+def endpoint(endpoint_id: str) -> EndpointId:
+    """Parse an endpoint id, as a client error when malformed."""
+    try:
+        return EndpointId.parse(endpoint_id)
+    except InvalidEndpointId as exc:
+        raise FalError(str(exc)) from None
+
+
+def submit_url(base_url: str, endpoint_id: str) -> str:
+    """Where a submit goes: the full endpoint id on the base."""
+    return base_url.rstrip("/") + "/" + str(endpoint(endpoint_id))
+
+
+def build_url(base_url: str, endpoint_id: str, request_id: str, action: Action = "result") -> str:
+    """A request URL built from the endpoint id (owner/alias only), as fal's clients do."""
+    path = request_path(endpoint(endpoint_id).app_id, quote(request_id, safe=""), action)
+    return base_url.rstrip("/") + path
+
+
+def handle_for(base_url: str, endpoint_id: str, request_id: str) -> QueueHandle:
+    """A handle for a known request id, with URLs built rather than returned."""
+    return QueueHandle(
+        request_id=request_id,
+        endpoint_id=endpoint_id,
+        response_url=build_url(base_url, endpoint_id, request_id),
+        status_url=build_url(base_url, endpoint_id, request_id, "status"),
+        cancel_url=build_url(base_url, endpoint_id, request_id, "cancel"),
+    )
+
+
+def describe(response: httpx.Response) -> str:
+    """``METHOD URL -> status`` (the URL without its query) for error messages."""
+    request = response.request
+    return f"{request.method} {request.url.copy_with(query=None)} -> {response.status_code}"
+
+
+def json_body(response: httpx.Response) -> Any:
+    """The response's JSON, or a protocol error that shows what came instead."""
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        snippet = response.text[:_SNIPPET].strip().replace("\n", " ")
+        content_type = response.headers.get("content-type", "no content type")
+        raise FalProtocolError(
+            f"{describe(response)}: expected JSON, got {content_type} {snippet!r}",
+            status_code=response.status_code,
+        ) from None
+
+
+def raise_for_error(response: httpx.Response, request_id: str | None = None) -> None:
+    """Turn an error answer into `FalHTTPError` (`FalValidationError` for a 422)."""
+    if response.status_code < 400:
+        return
+    try:
+        body = response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    detail = body.get("detail") if isinstance(body, dict) else None
+    if detail is None:
+        detail = response.text[:_SNIPPET].strip() or None
+    error_type = (
+        body.get("error_type") if isinstance(body, dict) else None
+    ) or response.headers.get("x-fal-error-type")
+    kind = FalValidationError if response.status_code == 422 else FalHTTPError
+    summary = detail if isinstance(detail, str) else json.dumps(detail)[:_SNIPPET]
+    raise kind(
+        f"{describe(response)}: {summary}",
+        status_code=response.status_code,
+        detail=detail,
+        error_type=error_type,
+        request_id=request_id or response.headers.get("x-fal-request-id"),
+    )
+
+
+def _field(data: dict[str, Any], name: str, kind: type, response: httpx.Response) -> Any:
+    value = data.get(name)
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is int):
+        got = "missing" if name not in data else f"{type(value).__name__} {value!r}"[:80]
+        raise FalProtocolError(
+            f"{describe(response)}: '{name}' should be {kind.__name__}, got {got}",
+            status_code=response.status_code,
+            request_id=data.get("request_id") if isinstance(data.get("request_id"), str) else None,
+        )
+    return value
+
+
+def parse_handle(
+    response: httpx.Response, settings: ClientSettings, endpoint_id: str
+) -> QueueHandle:
+    """The handle of a submit answer; returned URLs are moved onto the base URL."""
+    raise_for_error(response)
+    data = json_body(response)
+    if not isinstance(data, dict):
+        raise FalProtocolError(f"{describe(response)}: expected a JSON object, got {data!r:.80}")
+    urls = {
+        name: _field(data, name, str, response)
+        for name in ("response_url", "status_url", "cancel_url")
+    }
+    if settings.rewrite_urls:
+        urls = {name: rewrite_url(url, settings.base_url) for name, url in urls.items()}
+    position = data.get("queue_position")
+    return QueueHandle(
+        request_id=_field(data, "request_id", str, response),
+        endpoint_id=endpoint_id,
+        queue_position=position if isinstance(position, int) else None,
+        **urls,
+    )
+
+
+def parse_status(response: httpx.Response, request_id: str | None = None) -> Status:
+    """A status answer (polled or one SSE event's data) as a typed status."""
+    raise_for_error(response, request_id)
+    data = json_body(response)
+    return status_from_json(data, response)
+
+
+def status_from_json(data: Any, response: httpx.Response) -> Status:
+    """Check a status object against the protocol and type it."""
+    if not isinstance(data, dict):
+        raise FalProtocolError(f"{describe(response)}: a status is a JSON object, got {data!r:.80}")
+    state = data.get("status")
+    if state not in ("IN_QUEUE", "IN_PROGRESS", "COMPLETED"):
+        raise FalProtocolError(
+            f"{describe(response)}: unknown status {state!r}"
+            " (expected IN_QUEUE, IN_PROGRESS or COMPLETED)",
+            status_code=response.status_code,
+        )
+    if state == "IN_QUEUE":
+        return Queued(position=_field(data, "queue_position", int, response), raw=data)
+    if "logs" not in data:
+        raise FalProtocolError(
+            f"{describe(response)}: a {state} status must carry the 'logs' key"
+            " (null when logs were not asked for)",
+            status_code=response.status_code,
+        )
+    logs = data["logs"]
+    if logs is not None and not isinstance(logs, list):
+        raise FalProtocolError(f"{describe(response)}: 'logs' should be a list or null")
+    if state == "IN_PROGRESS":
+        return InProgress(logs=logs, raw=data)
+    metrics = data.get("metrics")
+    return Completed(
+        logs=logs,
+        metrics=metrics if isinstance(metrics, dict) else {},
+        error=data.get("error"),
+        error_type=data.get("error_type"),
+        raw=data,
+    )
+
+
+def parse_result(response: httpx.Response, request_id: str) -> dict[str, Any]:
+    """The output of a completed request."""
+    raise_for_error(response, request_id)
+    data = json_body(response)
+    if not isinstance(data, dict):
+        raise FalProtocolError(f"{describe(response)}: a result is a JSON object, got {data!r:.80}")
+    return data
+
+
+def parse_cancel(response: httpx.Response, request_id: str) -> str:
+    """The status a cancel answered with (CANCELLATION_REQUESTED or ALREADY_COMPLETED)."""
+    if response.status_code == 400:
+        body = json_body(response)
+        if isinstance(body, dict) and body.get("status") == "ALREADY_COMPLETED":
+            return "ALREADY_COMPLETED"
+    raise_for_error(response, request_id)
+    body = json_body(response)
+    status = body.get("status") if isinstance(body, dict) else None
+    return status if isinstance(status, str) else "CANCELLATION_REQUESTED"
+
+
+def retry_delay(
+    attempt: int,
+    settings: ClientSettings,
+    rng: random.Random,
+    response: httpx.Response | None = None,
+) -> float:
+    """Exponential backoff with full jitter; a 429's Retry-After wins (capped)."""
+    if response is not None and response.status_code == 429:
+        retry_after = response.headers.get("retry-after", "")
+        try:
+            return min(max(float(retry_after), 0.0), settings.max_backoff)
+        except ValueError:
+            pass
+    ceiling = min(settings.max_backoff, settings.backoff * 2**attempt)
+    return rng.uniform(ceiling / 2, ceiling)
+
+
+def should_retry_status(response: httpx.Response, idempotent: bool) -> bool:
+    """429 always (the request was refused); 502/503/504 only when repeating is safe."""
+    if response.status_code == 429:
+        return True
+    return idempotent and response.status_code in RETRY_STATUSES
+
+
+def should_retry_transport(exc: httpx.RequestError, idempotent: bool) -> bool:
+    """A connection that never reached the server is always safe to retry."""
+    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+        return True
+    return idempotent and isinstance(exc, httpx.TransportError)
+
+
+def media_files(result: Any) -> Iterator[tuple[str, str | None]]:
+    """(url, file name) of every media file in a result: any object with a `url`
+    and a `content_type` (images, video, audio, files)."""
+    if isinstance(result, dict):
+        url = result.get("url")
+        if isinstance(url, str) and "content_type" in result:
+            name = result.get("file_name")
+            yield url, name if isinstance(name, str) else None
+        for value in result.values():
+            yield from media_files(value)
+    elif isinstance(result, list):
+        for item in result:
+            yield from media_files(item)
+
+
+def file_name_for(url: str, suggested: str | None, taken: set[str]) -> str:
+    """A safe, unique file name for a download (never a path outside the directory)."""
+    name = PurePosixPath(suggested or urlsplit(url).path).name or "file"
+    name = "".join(c if c.isalnum() or c in "._-" else "_" for c in name).lstrip(".") or "file"
+    stem, dot, ext = name.partition(".")
+    candidate, n = name, 1
+    while candidate in taken:
+        candidate = f"{stem}-{n}{dot}{ext}"
+        n += 1
+    taken.add(candidate)
+    return candidate

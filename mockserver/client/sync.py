@@ -1,0 +1,266 @@
+"""`FalClient`: the synchronous reference client."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import time
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx_sse
+
+from mockserver.client import protocol
+from mockserver.client.errors import FalError, FalProtocolError, FalTimeoutError, FalTransportError
+from mockserver.client.protocol import ClientSettings
+from mockserver.client.types import Completed, QueueHandle, Status
+
+Progress = Callable[[str, int, int | None], None]
+
+
+class FalClient:
+    """A correct fal queue client: submit, status, stream, result, cancel, subscribe, save.
+
+    `sleep` and `monotonic` are injectable so tests can drive a mock's manual
+    clock instead of waiting (e.g. ``sleep=mock.advance``).
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], Any] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.settings = settings
+        self._http = httpx.Client(transport=transport, timeout=settings.timeout)
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._rng = rng or random.Random()
+
+    def __repr__(self) -> str:
+        settings = self.settings
+        return f"FalClient(base_url={settings.base_url!r}, auth_scheme={settings.auth_scheme!r})"
+
+    def __enter__(self) -> FalClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self._http.close()
+
+    # -- the protocol ------------------------------------------------------------
+
+    def submit(
+        self,
+        endpoint_id: str,
+        arguments: dict[str, Any],
+        *,
+        webhook_url: str | None = None,
+        priority: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> QueueHandle:
+        """Queue a request; returns its handle (URLs already on the base URL)."""
+        params = {"fal_webhook": webhook_url} if webhook_url else None
+        extra = dict(headers or {})
+        if priority:
+            extra["X-Fal-Queue-Priority"] = priority
+        url = protocol.submit_url(self.settings.base_url, endpoint_id)
+        response = self._send(
+            "POST",
+            url,
+            json=arguments,
+            params=params,
+            headers=extra,
+            idempotent=self.settings.retry_submit,
+        )
+        return protocol.parse_handle(response, self.settings, endpoint_id)
+
+    def handle(self, endpoint_id: str, request_id: str) -> QueueHandle:
+        """A handle for a request id known from elsewhere (URLs built from the id)."""
+        return protocol.handle_for(self.settings.base_url, endpoint_id, request_id)
+
+    def status(self, handle: QueueHandle, *, with_logs: bool = False) -> Status:
+        """The request's current status."""
+        response = self._send("GET", handle.status_url, params={"logs": "1" if with_logs else "0"})
+        return protocol.parse_status(response, handle.request_id)
+
+    def stream_status(
+        self, handle: QueueHandle, *, with_logs: bool = False
+    ) -> Generator[Status, None, None]:
+        """Statuses from the SSE stream, until COMPLETED."""
+        params = {"logs": "1" if with_logs else "0"}
+        try:
+            with httpx_sse.connect_sse(
+                self._http,
+                "GET",
+                handle.stream_url,
+                params=params,
+                headers=self.settings.auth_headers(),
+            ) as source:
+                protocol.raise_for_error(source.response, handle.request_id)
+                for event in source.iter_sse():
+                    status = protocol.status_from_json(
+                        _event_json(event, source.response), source.response
+                    )
+                    yield status
+                    if isinstance(status, Completed):
+                        return
+        except httpx_sse.SSEError as exc:
+            raise FalProtocolError(f"status stream of {handle.request_id}: {exc}") from None
+        except httpx.RequestError as exc:
+            raise FalTransportError(
+                f"status stream of {handle.request_id}: {_reason(exc)}"
+            ) from None
+        raise FalProtocolError(f"status stream of {handle.request_id} closed before COMPLETED")
+
+    def result(self, handle: QueueHandle) -> dict[str, Any]:
+        """The output of a completed request."""
+        return protocol.parse_result(self._send("GET", handle.response_url), handle.request_id)
+
+    def cancel(self, handle: QueueHandle) -> str:
+        """Ask to cancel; returns CANCELLATION_REQUESTED or ALREADY_COMPLETED."""
+        return protocol.parse_cancel(self._send("PUT", handle.cancel_url), handle.request_id)
+
+    def subscribe(
+        self,
+        endpoint_id: str,
+        arguments: dict[str, Any],
+        *,
+        with_logs: bool = False,
+        on_update: Callable[[Status], Any] | None = None,
+        mode: str = "polling",
+        poll_interval: float = 0.1,
+        timeout: float | None = None,
+        **submit_options: Any,
+    ) -> dict[str, Any]:
+        """Submit, follow (polling or streaming) until done, return the output.
+
+        With `timeout`, a request not done in time is cancelled and
+        `FalTimeoutError` raised.
+        """
+        handle = self.submit(endpoint_id, arguments, **submit_options)
+        deadline = None if timeout is None else self._monotonic() + timeout
+        updates = (
+            self.stream_status(handle, with_logs=with_logs)
+            if mode == "streaming"
+            else self._poll(handle, with_logs, poll_interval)
+        )
+        try:
+            for status in updates:
+                if on_update is not None:
+                    on_update(status)
+                if isinstance(status, Completed):
+                    break
+                if deadline is not None and self._monotonic() >= deadline:
+                    self._cancel_quietly(handle)
+                    raise FalTimeoutError(
+                        f"request {handle.request_id} not done within {timeout} s; cancelled",
+                        request_id=handle.request_id,
+                    )
+        finally:
+            updates.close()  # ends an open stream at once
+        return self.result(handle)
+
+    def save(
+        self, result: dict[str, Any], directory: str | Path, *, progress: Progress | None = None
+    ) -> list[Path]:
+        """Download every media file of a result into `directory` (before it expires).
+
+        Media are fetched without the API key: they live on a public CDN, and a
+        key must never travel to a host it was not meant for.
+        """
+        target = Path(directory)
+        target.mkdir(parents=True, exist_ok=True)
+        taken: set[str] = set()
+        saved = []
+        for url, suggested in protocol.media_files(result):
+            path = target / protocol.file_name_for(url, suggested, taken)
+            try:
+                with self._http.stream("GET", url) as response:
+                    protocol.raise_for_error(response)
+                    total = int(response.headers.get("content-length", 0)) or None
+                    done = 0
+                    with path.open("wb") as file:
+                        for chunk in response.iter_bytes():
+                            file.write(chunk)
+                            done += len(chunk)
+                            if progress is not None:
+                                progress(path.name, done, total)
+            except httpx.RequestError as exc:
+                raise FalTransportError(f"download of {url}: {_reason(exc)}") from None
+            saved.append(path)
+        return saved
+
+    # -- plumbing ------------------------------------------------------------------
+
+    def _poll(
+        self, handle: QueueHandle, with_logs: bool, interval: float
+    ) -> Generator[Status, None, None]:
+        while True:
+            status = self.status(handle, with_logs=with_logs)
+            yield status
+            if isinstance(status, Completed):
+                return
+            self._sleep(interval)
+
+    def _cancel_quietly(self, handle: QueueHandle) -> None:
+        with contextlib.suppress(FalError):  # the timeout is what the caller must hear
+            self.cancel(handle)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        json: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        idempotent: bool = True,
+    ) -> httpx.Response:
+        all_headers = {**self.settings.auth_headers(), **(headers or {})}
+        attempt = 0
+        while True:
+            try:
+                response = self._http.request(
+                    method, url, json=json, params=params, headers=all_headers
+                )
+            except httpx.RequestError as exc:
+                if attempt >= self.settings.max_retries or not protocol.should_retry_transport(
+                    exc, idempotent
+                ):
+                    raise FalTransportError(f"{method} {_safe(url)}: {_reason(exc)}") from None
+                delay = protocol.retry_delay(attempt, self.settings, self._rng)
+            else:
+                if attempt >= self.settings.max_retries or not protocol.should_retry_status(
+                    response, idempotent
+                ):
+                    return response
+                delay = protocol.retry_delay(attempt, self.settings, self._rng, response)
+            self._sleep(delay)
+            attempt += 1
+
+
+def _event_json(event: httpx_sse.ServerSentEvent, response: httpx.Response) -> Any:
+    try:
+        return json.loads(event.data)
+    except json.JSONDecodeError:
+        raise FalProtocolError(
+            f"{protocol.describe(response)}: an SSE event's data is not JSON: {event.data[:120]!r}"
+        ) from None
+
+
+def _reason(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _safe(url: str) -> str:
+    return url.split("?", 1)[0]
