@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from mockserver import run_command
 from mockserver.catalog import Catalog, ContractError, contract_files, load_contract
 from mockserver.clock import Clock, ManualClock, RealClock
 from mockserver.mock import FalMock, MockConfig
@@ -25,6 +26,7 @@ examples:
   mockserver serve --instant --clock manual         # for tests that drive time via /_mock/clock
   FAL_MOCK_KEYS=k1,k2 mockserver serve --keys-env FAL_MOCK_KEYS
   mockserver contracts validate ./my-contracts
+  FAL_KEY=k mockserver run fal-ai/flux-1/schnell --input '{"prompt": "a fox"}' --save out/
 """
 
 
@@ -147,6 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="uvicorn log level (default: %(default)s)",
     )
 
+    run_command.add_parser(commands)
+
     contracts = commands.add_parser("contracts", help="inspect contract directories")
     contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)
     validate = contracts_commands.add_parser(
@@ -263,6 +267,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return _serve(args, console)
+        if args.command == "run":
+            return run_command.run(args, console, errors)
         if args.contracts_command == "validate":
             return _validate(args.directories, console)
         return _list(args.directories, console)

@@ -66,3 +66,19 @@ def test_python_example() -> None:
     with contextlib.redirect_stdout(captured):
         exec(compile(readme_block("python"), str(README), "exec"), {"__name__": "readme"})
     assert captured.getvalue().split("\n")[:2] == ["1024 768", "503"]
+
+
+def test_client_example(tmp_path: Path) -> None:
+    block = readme_block("client")
+    with running_server("--queue-seconds", "0.1", "--run-seconds", "0.2") as base:
+        captured = io.StringIO()
+        with contextlib.redirect_stdout(captured):
+            exec(
+                compile(block.replace(DEFAULT_BASE, base), str(README), "exec"),
+                {"__name__": "readme"},
+            )
+    lines = captured.getvalue().splitlines()
+    assert lines[0] == "Queued" and "InProgress" in lines and "Completed" in lines
+    assert "512 512" in lines
+    assert any(line.startswith("['") and line.endswith(".jpeg']") for line in lines)
+    assert lines[-1] == "422 ['num_images', 'prompt']"
