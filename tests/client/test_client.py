@@ -6,12 +6,13 @@ import asyncio
 import io
 import random
 from pathlib import Path
+from typing import cast
 
 import httpx
 import pytest
 from PIL import Image
 
-from mockserver import INTERMEDIARY, FalMock, Fault, Outcome, create_app
+from mockserver import INTERMEDIARY, OFFICIAL, FalMock, Fault, Outcome, create_app
 from mockserver.client import (
     AsyncFalClient,
     ClientSettings,
@@ -26,6 +27,7 @@ from mockserver.client import (
     Queued,
     protocol,
 )
+from mockserver.client.protocol import AuthScheme
 from mockserver.transport import MockTransport, SyncMockTransport
 from tests.client.conftest import BASE, Sleeper
 from tests.conftest import DEV, MockFactory
@@ -274,3 +276,62 @@ def test_async_client_streams_and_polls(make_mock: MockFactory) -> None:
     polled, result, streamed = asyncio.run(scenario())
     assert polled[0] == "Queued" and polled[-1] == "Completed"
     assert result["prompt"] == "s" and streamed == ["Completed"]
+
+
+@pytest.mark.parametrize("code", [400, 401, 403, 404, 409, 422])
+def test_never_retries_other_4xx(code: int) -> None:
+    calls: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(code, json={"detail": "no"})
+
+    waits: list[float] = []
+    client = FalClient(
+        ClientSettings(base_url=BASE, key="k"),
+        transport=httpx.MockTransport(handler),
+        sleep=waits.append,
+    )
+    with pytest.raises(FalHTTPError) as info:
+        client.status(client.handle(DEV, "r"))
+    assert info.value.status_code == code
+    assert len(calls) == 1 and waits == []
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "app_path"),
+    [
+        ("workflows/acme/pipeline/step", "/workflows/acme/pipeline/requests/"),
+        ("123-my-app", "/123/my-app/requests/"),
+        ("acme/tool/a/b/c", "/acme/tool/requests/"),
+    ],
+)
+def test_built_and_returned_urls_agree_for_every_id_form(
+    tmp_path: Path, endpoint: str, app_path: str
+) -> None:
+    import yaml
+
+    from mockserver import Catalog, ManualClock, MockConfig
+    from mockserver.contracts import builtin_contracts_dir
+
+    data = yaml.safe_load(
+        (builtin_contracts_dir() / "models" / "fal-ai" / "flux-1" / "schnell.yaml").read_text()
+    )
+    data["endpoint_id"] = endpoint
+    (tmp_path / "model.yaml").write_text(yaml.safe_dump(data))
+    for profile, scheme in ((OFFICIAL, "Key"), (INTERMEDIARY, "Bearer")):
+        config = MockConfig(instant=True, profile=profile)
+        mock = FalMock(config, clock=ManualClock(), catalog=Catalog.load(tmp_path, builtin=False))
+        transport = SyncMockTransport(create_app(mock))
+        settings = ClientSettings(base_url=BASE, key="k", auth_scheme=cast(AuthScheme, scheme))
+        with FalClient(settings, transport=transport) as client:
+            handle = client.submit(endpoint, {"prompt": "x"})
+            built = client.handle(endpoint, handle.request_id)
+            assert (handle.response_url, handle.status_url, handle.cancel_url) == (
+                built.response_url,
+                built.status_url,
+                built.cancel_url,
+            )
+            assert handle.response_url == f"{BASE}{app_path}{handle.request_id}"
+            assert client.result(handle)["prompt"] == "x"
+        transport.close()

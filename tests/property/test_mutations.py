@@ -21,7 +21,7 @@ from tests.property.test_stateful import QueueMachine
 # Generation only: finding the bug is the point here, shrinking it is not.
 SEARCH = settings(
     phases=[Phase.generate],
-    max_examples=150,
+    max_examples=400,
     stateful_step_count=25,
     derandomize=True,
     database=None,

@@ -375,6 +375,11 @@ class QueueMachine(RuleBasedStateMachine):
         if code >= 500:
             self.injected_5xx += 1
 
+    @rule(action=st.sampled_from(["status", "result", "cancel"]))
+    def inject_latency(self, action: str) -> None:
+        # real (not mock) time: the network is slow, the answer must still be right
+        self.mock.add_fault(Fault(latency=0.01, action=cast(FaultAction, action)))
+
     @rule(action=st.sampled_from(["status", "result", "submit"]))
     def inject_drop(self, action: str) -> None:
         self.mock.add_fault(Fault(drop=True, action=cast(FaultAction, action)))
