@@ -33,6 +33,7 @@ from mockserver.http import (
     parse_flag,
     public_base,
     read_json_body,
+    read_raw_body,
 )
 from mockserver.mock import (
     FalMock,
@@ -56,6 +57,9 @@ def create_app(mock: FalMock | None = None, config: MockConfig | None = None) ->
     routes: list[BaseRoute] = [
         Route("/openapi.json", _openapi, methods=["GET"]),
         Mount("/_mock", routes=control.routes()),
+        Route("/storage/auth/token", _upload_token, methods=["POST"]),
+        Route("/files/upload", _upload, methods=["POST"]),
+        Route("/files/upload/multipart{rest:path}", _multipart, methods=["POST", "PUT"]),
         Route("/files/{bucket}/{name}", _media, methods=["GET"]),
         Route("/{path:path}", _protocol, methods=["GET", "POST", "PUT"]),
     ]
@@ -258,14 +262,48 @@ async def _media(request: Request) -> Response:
     found = mock.media(name)
     if found is None:
         return json_response(404, {"detail": "File not found (unknown or expired)"})
-    spec, data = found
+    content_type, file_name, data = found
     return Response(
         data,
-        media_type=spec.content_type,
+        media_type=content_type,
         headers={
-            "Content-Disposition": f'inline; filename="{spec.file_name}"',
+            "Content-Disposition": f'inline; filename="{file_name}"',
             "Cache-Control": "public, max-age=3600",
         },
+    )
+
+
+async def _upload_token(request: Request) -> Response:
+    """The CDN token fal-client asks for before an upload."""
+    mock = _mock(request)
+    try:
+        tenant = mock.authenticate(request.headers.get("authorization"))
+    except HttpError as error:
+        return error_response(error)
+    body = mock.uploads.issue_token(tenant)
+    return json_response(200, {**body, "base_url": public_base(request, mock.config.public_url)})
+
+
+async def _upload(request: Request) -> Response:
+    """Store an uploaded file; answers its public URL."""
+    mock = _mock(request)
+    if mock.uploads.token_tenant(request.headers.get("authorization")) is None:
+        return json_response(
+            401, {"detail": "Missing or unknown upload token: POST /storage/auth/token first"}
+        )
+    try:
+        raw = await read_raw_body(request, mock.config.max_body_bytes)
+        base = public_base(request, mock.config.public_url)
+    except HttpError as error:
+        return error_response(error)
+    content_type = request.headers.get("content-type", "application/octet-stream")
+    name = mock.uploads.store(raw, content_type, request.headers.get("x-fal-file-name"))
+    return json_response(200, {"access_url": f"{base}/files/uploads/{name}"})
+
+
+async def _multipart(request: Request) -> Response:
+    return json_response(
+        501, {"detail": "Multipart uploads (files over 100 MB) are not supported by the mock"}
     )
 
 

@@ -97,6 +97,21 @@ async def read_json_body(
             415,
             {"detail": f"Unsupported Content-Type {content_type!r}: send application/json"},
         )
+    raw = await read_raw_body(request, limit)
+    if not raw.strip():
+        raise validation_error(["body"], "Field required", "missing")
+    try:
+        return raw, json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        position = getattr(exc, "pos", 0)
+        reason = getattr(exc, "msg", None) or str(exc)
+        raise validation_error(
+            ["body", position], "JSON decode error", "json_invalid", ctx={"error": reason}
+        ) from None
+
+
+async def read_raw_body(request: Request, limit: int) -> bytes:
+    """The body, refusing (413) more than `limit` bytes, declared or streamed."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -110,17 +125,7 @@ async def read_json_body(
         if size > limit:
             raise _too_large(size, limit)
         chunks.append(chunk)
-    raw = b"".join(chunks)
-    if not raw.strip():
-        raise validation_error(["body"], "Field required", "missing")
-    try:
-        return raw, json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        position = getattr(exc, "pos", 0)
-        reason = getattr(exc, "msg", None) or str(exc)
-        raise validation_error(
-            ["body", position], "JSON decode error", "json_invalid", ctx={"error": reason}
-        ) from None
+    return b"".join(chunks)
 
 
 def _too_large(size: int, limit: int) -> HttpError:

@@ -28,6 +28,7 @@ from mockserver.outcomes import Outcome
 from mockserver.profiles import OFFICIAL, Profile
 from mockserver.queue import Job, Priority, QueueEngine, QueueFull, Retention, State
 from mockserver.redact import fingerprint
+from mockserver.uploads import UploadStore
 
 #: What `mockserver serve` uses when a contract sets no timing: a person polling
 #: with curl sees each phase.
@@ -150,6 +151,7 @@ class FalMock:
         self._default_outcomes: dict[str, Outcome] = {}
         self._next_outcomes: dict[str, deque[Outcome]] = {}
         self.faults = FaultPlan()
+        self.uploads = UploadStore(self.clock, ttl=self.config.retention.seconds)
         self._log: deque[RecordedRequest] = deque(maxlen=self.config.request_log_size)
         self.engine = QueueEngine(
             self.clock,
@@ -326,20 +328,25 @@ class FalMock:
             return 202, {"status": "CANCELLATION_REQUESTED"}
         return 400, {"status": "ALREADY_COMPLETED", "detail": "Request already completed"}
 
-    def media(self, name: str) -> tuple[MediaSpec, bytes] | None:
-        """The bytes behind a media file name (None when unknown or expired)."""
+    def media(self, name: str) -> tuple[str, str, bytes] | None:
+        """(content type, file name, bytes) behind a /files/ name: a generated
+        media file or an upload (None when unknown or expired)."""
         self.engine.sync()
         spec = self._media.get(name.split(".", 1)[0])
-        if spec is None:
-            return None
-        return spec, render(spec)
+        if spec is not None:
+            return spec.content_type, spec.file_name, render(spec)
+        stored = self.uploads.get(name)
+        if stored is not None:
+            return stored.content_type, stored.file_name, stored.data
+        return None
 
     # -- control -----------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget jobs, media, recorded requests, outcomes and faults."""
+        """Forget jobs, media, uploads, recorded requests, outcomes and faults."""
         with self._lock:
             self.engine.reset()
+            self.uploads.clear()
             self._default_outcomes.clear()
             self._next_outcomes.clear()
             self.faults.clear()
