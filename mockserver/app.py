@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -47,6 +48,21 @@ from mockserver.queue import State
 from mockserver.redact import redact_headers, redact_query
 
 RUN_PREFIX = "/_run/"
+
+
+class _ProtocolPath(Convertor[str]):
+    """Any path except the mock's own (control API, media, uploads, OpenAPI)."""
+
+    regex = r"(?!_mock(?:/|$)|files/|storage/|openapi\.json$).*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("falpath", _ProtocolPath())
 _METHODS = {"result": "GET", "status": "GET", "stream": "GET", "cancel": "PUT"}
 _STREAM_POLL_SECONDS = 0.1
 
@@ -55,13 +71,16 @@ def create_app(mock: FalMock | None = None, config: MockConfig | None = None) ->
     """A Starlette app serving `mock` (or a new `FalMock` built from `config`)."""
     mock = mock or FalMock(config)
     routes: list[BaseRoute] = [
+        # First, and by a path pattern that leaves out the reserved prefixes:
+        # status polls (the hot path) match at once instead of after every
+        # other route.
+        Route("/{path:falpath}", _protocol, methods=["GET", "POST", "PUT"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
         Mount("/_mock", routes=control.routes()),
         Route("/storage/auth/token", _upload_token, methods=["POST"]),
         Route("/files/upload", _upload, methods=["POST"]),
         Route("/files/upload/multipart{rest:path}", _multipart, methods=["POST", "PUT"]),
         Route("/files/{bucket}/{name}", _media, methods=["GET"]),
-        Route("/{path:path}", _protocol, methods=["GET", "POST", "PUT"]),
     ]
     app = Starlette(
         routes=routes,
