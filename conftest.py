@@ -1,4 +1,4 @@
-"""Repository-wide pytest configuration: Hypothesis profiles.
+"""Repository-wide pytest configuration: Hypothesis profiles, pytester.
 
 `ci` (the default) is derandomized with fixed example counts, so `make test` is
 reproducible; `deep` explores far more (`make test-deep`).
@@ -7,6 +7,9 @@ reproducible; `deep` explores far more (`make test-deep`).
 import os
 
 from hypothesis import HealthCheck, settings
+
+# pytester runs small test projects that use our plugin (tests/plugin).
+pytest_plugins = ["pytester"]
 
 settings.register_profile(
     "ci",

@@ -1,0 +1,327 @@
+"""Test helpers behind the pytest plugin: the mock in process (respx) or on a port.
+
+`InProcessFal` routes httpx traffic for fal's hosts (and any intermediary base
+URLs) into a `FalMock`, so unchanged code, the official `fal-client` included,
+talks to the mock. `FalServer` runs the mock under uvicorn on 127.0.0.1 for
+clients that are not httpx. Both share `Controls`: outcomes, faults, time, and
+assertions about what the code under test called.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from mockserver.app import create_app
+from mockserver.clock import ManualClock
+from mockserver.faults import Fault
+from mockserver.mock import FalMock, MockConfig, RecordedRequest
+from mockserver.outcomes import Outcome
+from mockserver.profiles import FAL_QUEUE_URL, get_profile
+from mockserver.transport import SyncMockTransport
+
+FAL_HOSTS = ("queue.fal.run", "fal.run", "v3.fal.media", "rest.fal.ai")
+DEFAULT_KEY = "fal-mock-key"
+#: Answers that usually mean the code under test did something it did not intend.
+UNEXPECTED_STATUSES = frozenset({401, 403, 404, 405, 413, 415, 422})
+
+
+@dataclass(frozen=True)
+class MockOptions:
+    """How a test wants its mock (from the marker, ini options and defaults)."""
+
+    profile: str = "official"
+    contracts: tuple[Path, ...] = ()
+    instant: bool = True
+    queue_seconds: float | None = None
+    run_seconds: float | None = None
+    runners: int = 1
+    outcomes: Mapping[str, Any] = field(default_factory=dict)
+    intermediary_urls: tuple[str, ...] = ()
+    key: str = field(default=DEFAULT_KEY, repr=False)
+
+    def build(self) -> FalMock:
+        """A fresh mock on a manual clock."""
+        timed = self.queue_seconds is not None or self.run_seconds is not None
+        config = MockConfig(
+            profile=get_profile(self.profile),
+            contracts=self.contracts,
+            instant=self.instant and not timed,
+            queue_seconds=self.queue_seconds,
+            run_seconds=self.run_seconds,
+            runners=self.runners,
+            public_url=self.intermediary_urls[0] if self.intermediary_urls else None,
+        )
+        mock = FalMock(config, clock=ManualClock())
+        for endpoint, outcome in self.outcomes.items():
+            mock.set_outcome(endpoint, as_outcome(outcome))
+        return mock
+
+
+def as_outcome(value: Any) -> Outcome:
+    """An `Outcome` from an Outcome, a kind name ("model_error"...) or its JSON form."""
+    if isinstance(value, Outcome):
+        return value
+    if isinstance(value, str):
+        return Outcome.from_json({"kind": value})
+    return Outcome.from_json(value)
+
+
+class Controls:
+    """What a test can do with a mock it owns, in process or on a port."""
+
+    mock: FalMock
+    key: str
+
+    @property
+    def auth_scheme(self) -> str:
+        """``Key`` (official profile) or ``Bearer`` (intermediary)."""
+        return self.mock.config.profile.auth_scheme
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header for the mock's key."""
+        return {"Authorization": f"{self.auth_scheme} {self.key}"}
+
+    def advance(self, seconds: float) -> None:
+        """Move the mock's clock (jobs progress, results expire)."""
+        self.mock.advance(seconds)
+
+    def set_timing(self, queue_seconds: float = 0.0, run_seconds: float = 0.0) -> None:
+        """Give every later job these durations (time moves only by `advance`)."""
+        from dataclasses import replace
+
+        self.mock.config = replace(
+            self.mock.config, instant=False, queue_seconds=queue_seconds, run_seconds=run_seconds
+        )
+
+    def next_outcome(self, endpoint_id: str, outcome: Any = "model_error", times: int = 1) -> None:
+        """The next `times` requests to `endpoint_id` ("*": any) end this way."""
+        self.mock.next_outcome(endpoint_id, as_outcome(outcome), times)
+
+    def set_outcome(self, endpoint_id: str, outcome: Any) -> None:
+        """Every later request to `endpoint_id` ("*": any) ends this way."""
+        self.mock.set_outcome(endpoint_id, as_outcome(outcome))
+
+    def add_fault(self, **fault: Any) -> Fault:
+        """Plan a transport fault: ``status_code=503``, ``latency=1``, ``drop=True``..."""
+        return self.mock.add_fault(Fault.from_json(fault))
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request the code under test made (secrets masked)."""
+        return self.mock.requests
+
+    def calls(
+        self, endpoint_id: str | None = None, action: str | None = None
+    ) -> list[RecordedRequest]:
+        """The requests to an endpoint (its id, or app id for request URLs) and/or action."""
+        return [
+            r
+            for r in self.mock.requests
+            if (action is None or r.action == action)
+            and (endpoint_id is None or r.endpoint_id in (endpoint_id, _app_of(endpoint_id)))
+        ]
+
+    def assert_called(
+        self, endpoint_id: str, *, action: str = "submit", times: int | None = None
+    ) -> None:
+        """Fail, listing what was called, unless `endpoint_id` got `action` (`times` times)."""
+        matching = [
+            r
+            for r in self.calls(endpoint_id, action)
+            if action != "submit" or r.endpoint_id == endpoint_id
+        ]
+        if (times is None and matching) or (times is not None and len(matching) == times):
+            return
+        expected = f"{times} time(s)" if times is not None else "at least once"
+        raise AssertionError(
+            f"expected {action} of {endpoint_id} {expected}, got {len(matching)}.\n"
+            + _describe_calls(self.mock.requests)
+        )
+
+    def assert_not_called(self, endpoint_id: str | None = None) -> None:
+        """Fail, listing the calls, if anything (or `endpoint_id`) was called."""
+        matching = self.calls(endpoint_id)
+        if matching:
+            what = endpoint_id or "the fal mock"
+            raise AssertionError(
+                f"expected no calls to {what}, got {len(matching)}.\n" + _describe_calls(matching)
+            )
+
+    def assert_nothing_unexpected(self) -> None:
+        """Fail if any request was refused as unauthorised, unknown or invalid
+        (401/403/404/405/413/415/422): mistakes, not scripted outcomes."""
+        bad = [r for r in self.mock.requests if r.status_code in UNEXPECTED_STATUSES]
+        if bad:
+            raise AssertionError(
+                f"{len(bad)} request(s) to the fal mock were refused:\n" + _describe_calls(bad)
+            )
+
+    def reset(self) -> None:
+        """Forget jobs, requests, outcomes and faults."""
+        self.mock.reset()
+
+
+def _app_of(endpoint_id: str) -> str | None:
+    parts = endpoint_id.split("/")
+    return (
+        "/".join(parts[:2]) if len(parts) > 2 and parts[0] not in ("workflows", "comfy") else None
+    )
+
+
+def _describe_calls(requests: Iterable[RecordedRequest]) -> str:
+    lines = [f"  {r.method} {r.path} -> {r.status_code} ({r.action})" for r in requests]
+    return "calls made:\n" + ("\n".join(lines) if lines else "  (none)")
+
+
+class InProcessFal(Controls):
+    """The mock behind fal's hostnames, in process, for httpx-based code (respx)."""
+
+    def __init__(self, options: MockOptions) -> None:
+        import respx
+
+        self.options = options
+        self.key = options.key
+        self.mock = options.build()
+        self._transport = SyncMockTransport(create_app(self.mock))
+        self._router = respx.mock(assert_all_called=False, assert_all_mocked=False)
+        for host in FAL_HOSTS:
+            self._router.route(host=host).mock(side_effect=self._forward)
+        for base in options.intermediary_urls:
+            self._router.route(url__startswith=base.rstrip("/")).mock(side_effect=self._forward)
+        self._router.route().pass_through()  # other hosts are not ours to answer
+
+    @property
+    def base_url(self) -> str:
+        """Where requests go: the intermediary's base, or fal's queue."""
+        return (
+            self.options.intermediary_urls[0].rstrip("/")
+            if self.options.intermediary_urls
+            else FAL_QUEUE_URL
+        )
+
+    def _forward(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        for base in self.options.intermediary_urls:
+            prefix = urlsplit(base).path.rstrip("/")
+            if prefix and str(url).startswith(base.rstrip("/")):
+                url = url.copy_with(path=url.path[len(prefix) :] or "/")
+        forwarded = httpx.Request(
+            request.method, url, headers=request.headers, content=request.read()
+        )
+        response = self._transport.handle_request(forwarded)
+        return httpx.Response(
+            response.status_code, headers=response.headers, content=response.content
+        )
+
+    def start(self) -> InProcessFal:
+        """Begin intercepting."""
+        self._router.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop intercepting and release the app's thread."""
+        self._router.stop()
+        self._transport.close()
+
+
+class FalServer(Controls):
+    """The mock under uvicorn on 127.0.0.1 (optionally TLS), for any client."""
+
+    def __init__(self, options: MockOptions, *, tls: bool = False) -> None:
+        import uvicorn
+
+        self.options = options
+        self.key = options.key
+        self.mock = options.build()
+        self._directory = tempfile.TemporaryDirectory(prefix="fal-mock-")
+        ssl: dict[str, str] = {}
+        self.ca_file: str | None = None
+        if tls:
+            ssl = self._certificates()
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        config = uvicorn.Config(create_app(self.mock), log_level="warning", **ssl)  # type: ignore[arg-type]
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+        scheme = "https" if tls else "http"
+        self.base_url = f"{scheme}://127.0.0.1:{self.port}"
+
+    def _certificates(self) -> dict[str, str]:
+        try:
+            import trustme
+        except ImportError:  # pragma: no cover - depends on the user's install
+            raise RuntimeError("TLS needs trustme: pip install 'fal-queue-harness[tls]'") from None
+        authority = trustme.CA()
+        certificate = authority.issue_cert("127.0.0.1", "localhost")
+        directory = Path(self._directory.name)
+        paths = {name: directory / f"{name}.pem" for name in ("ca", "cert", "key")}
+        authority.cert_pem.write_to_path(str(paths["ca"]))
+        certificate.cert_chain_pems[0].write_to_path(str(paths["cert"]))
+        certificate.private_key_pem.write_to_path(str(paths["key"]))
+        self.ca_file = str(paths["ca"])
+        return {"ssl_certfile": str(paths["cert"]), "ssl_keyfile": str(paths["key"])}
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for a client process: key, fal-client's host overrides, CA."""
+        host = self.base_url.split("://", 1)[1]
+        env = {"FAL_KEY": self.key, "FAL_QUEUE_RUN_HOST": host, "FAL_RUN_HOST": f"{host}/_run"}
+        if self.ca_file:
+            env["SSL_CERT_FILE"] = self.ca_file
+        return env
+
+    def start(self) -> FalServer:
+        """Serve until `stop` (waits until the server listens)."""
+        self._thread.start()
+        ready = threading.Event()
+        for _ in range(1000):
+            if self._server.started:
+                ready.set()
+                break
+            ready.wait(0.01)  # starting a server: the one wait we cannot avoid
+        if not ready.is_set():
+            raise RuntimeError("the fal mock server did not start")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and clean up."""
+        self._server.should_exit = True
+        self._thread.join(timeout=10)
+        self._socket.close()
+        self._directory.cleanup()
+
+
+class LiveTarget:
+    """The same fixture surface, pointing at a real intermediary (no controls)."""
+
+    def __init__(self, base_url: str, key: str, auth_scheme: str) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.key = key
+        self.auth_scheme = auth_scheme
+
+    def __repr__(self) -> str:
+        return f"LiveTarget(base_url={self.base_url!r}, auth_scheme={self.auth_scheme!r})"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The Authorization header for the live key."""
+        return {"Authorization": f"{self.auth_scheme} {self.key}"}
+
+    def __getattr__(self, name: str) -> Any:
+        import pytest
+
+        pytest.skip(f"fal_mock.{name} needs the mock; this test runs against a live service")
