@@ -9,6 +9,8 @@ bounded in count and bytes (oldest evicted first) and expire like results.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import mimetypes
 import secrets
 import threading
@@ -30,7 +32,7 @@ class StoredFile:
 
 
 class UploadStore:
-    """Upload tokens and uploaded files, bounded and expiring."""
+    """Uploaded files (bounded, expiring) and the tokens that allow uploads."""
 
     def __init__(
         self,
@@ -39,39 +41,36 @@ class UploadStore:
         ttl: float = 3600.0,
         max_files: int = 1000,
         max_bytes: int = 256 * 1024 * 1024,
-        max_tokens: int = 10_000,
     ) -> None:
         self._clock = clock
         self._ttl = ttl
         self._max_files = max_files
         self._max_bytes = max_bytes
-        self._max_tokens = max_tokens
         self._lock = threading.Lock()
-        self._tokens: OrderedDict[str, str] = OrderedDict()
         self._files: OrderedDict[str, StoredFile] = OrderedDict()
         self._bytes = 0
 
     def issue_token(self, tenant: str) -> dict[str, str]:
-        """A new upload token for `tenant` (the token endpoint's body, less base_url)."""
-        token = secrets.token_urlsafe(24)
-        with self._lock:
-            self._tokens[token] = tenant
-            while len(self._tokens) > self._max_tokens:
-                self._tokens.popitem(last=False)
+        """A new upload token for `tenant` (the token endpoint's body, less base_url).
+
+        Tokens are signed, not stored: fal-client caches its token for an hour
+        in a process-wide client, so a token must stay valid for every mock in
+        the process (each test of the pytest plugin gets a fresh one).
+        """
+        nonce = secrets.token_urlsafe(9)
+        token = f"{tenant}.{nonce}.{_sign(tenant, nonce)}"
         # Clients compare expires_at with their wall clock, not the mock's.
-        return {
-            "token": token,
-            "token_type": "Bearer",
-            "expires_at": iso_timestamp(time.time() + 3600),
-        }
+        expires_at = iso_timestamp(time.time() + 3600)
+        return {"token": token, "token_type": "Bearer", "expires_at": expires_at}
 
     def token_tenant(self, authorization: str | None) -> str | None:
-        """The tenant an upload token belongs to (None when unknown)."""
+        """The tenant an upload token belongs to (None when it is not one of ours)."""
         scheme, _, token = (authorization or "").strip().partition(" ")
-        if scheme.lower() != "bearer":
+        tenant, _, rest = token.strip().partition(".")
+        nonce, _, signature = rest.partition(".")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(signature, _sign(tenant, nonce)):
             return None
-        with self._lock:
-            return self._tokens.get(token.strip())
+        return tenant
 
     def store(self, data: bytes, content_type: str, file_name: str | None) -> str:
         """Keep an upload; returns its name under /files/ (``<id>.<ext>``)."""
@@ -104,11 +103,17 @@ class UploadStore:
             return stored
 
     def clear(self) -> None:
-        """Forget every token and file."""
+        """Forget every file."""
         with self._lock:
-            self._tokens.clear()
             self._files.clear()
             self._bytes = 0
+
+
+_SECRET = secrets.token_bytes(32)  # per process: tokens never outlive it
+
+
+def _sign(tenant: str, nonce: str) -> str:
+    return hmac.new(_SECRET, f"{tenant}.{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _extension(content_type: str, file_name: str | None) -> str:
