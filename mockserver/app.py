@@ -28,7 +28,9 @@ from mockserver.endpoints import (
 )
 from mockserver.http import (
     DroppedConnection,
+    JSONBytes,
     error_response,
+    header_map,
     hostname,
     json_response,
     parse_flag,
@@ -107,7 +109,7 @@ def _mock(request: Request) -> FalMock:
 async def _protocol(request: Request) -> Response:
     mock = _mock(request)
     path = "/" + request.path_params["path"]
-    run_host = hostname(request.headers.get("host", "")) in mock.config.run_hosts
+    run_host = hostname(header_map(request).get("host", "")) in mock.config.run_hosts
     if path.startswith(RUN_PREFIX) or run_host:
         target = path.removeprefix(RUN_PREFIX.rstrip("/")) if not run_host else path
         return await _handle(request, mock, "run", target, None)
@@ -154,7 +156,7 @@ async def _handle(
                 method=request.method,
                 path=request.scope["path"],
                 query=redact_query(request.query_params) if request.scope["query_string"] else {},
-                headers=redact_headers(request.headers.items()),
+                headers=redact_headers(header_map(request).items()),
                 action=action,
                 endpoint_id=endpoint,
                 request_id=route.request_id if route else _state(request, "job_id"),
@@ -173,12 +175,12 @@ async def _submit(request: Request, mock: FalMock, target: str, *, sync: bool) -
         if endpoint_id in mock.catalog:
             raise HttpError(405, {"detail": "Method Not Allowed"}, {"Allow": "POST"})
         raise HttpError(404, {"detail": "Not Found"})
-    tenant = mock.authenticate(request.headers.get("authorization"))
+    tenant = mock.authenticate(header_map(request).get("authorization"))
     model = mock.model_for(endpoint_id)
     raw, payload = await read_json_body(request, mock.config.max_body_bytes)
     request.state.logged_body = mock.log_body(raw, payload)
     base = public_base(request, mock.config.public_url)
-    fal_headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-fal-")}
+    fal_headers = {k: v for k, v in header_map(request).items() if k.startswith("x-fal-")}
     webhook = request.query_params.get("fal_webhook")
     job, position = mock.submit(
         model, tenant, payload, base_url=base, headers=fal_headers, webhook=webhook, sync=sync
@@ -186,7 +188,7 @@ async def _submit(request: Request, mock: FalMock, target: str, *, sync: bool) -
     request.state.job_id = job.id
     if sync:
         _, body = mock.result(job)
-        return Response(body, media_type="application/json", headers={"X-Fal-Request-Id": job.id})
+        return JSONBytes(body, 200, {"X-Fal-Request-Id": job.id})
     answer: dict[str, Any] = {"status": "IN_QUEUE", "request_id": job.id, **mock.urls(job, base)}
     answer["queue_position"] = position
     return json_response(200, answer, {"X-Fal-Request-Id": job.id})
@@ -200,7 +202,7 @@ async def _request_operation(request: Request, mock: FalMock, route: RequestRout
         raise validation_error(
             ["path", "request_id"], "Input should be a valid UUID", "uuid_parsing"
         )
-    tenant = mock.authenticate(request.headers.get("authorization"))
+    tenant = mock.authenticate(header_map(request).get("authorization"))
     try:
         job = mock.find(tenant, route.app_id, route.request_id)
     except HttpError as error:
@@ -210,8 +212,8 @@ async def _request_operation(request: Request, mock: FalMock, route: RequestRout
     base = public_base(request, mock.config.public_url)
     if route.action == "status":
         with_logs = parse_flag(_query(request, "logs"), "logs")
-        code, body = mock.status_body(job, base, with_logs=with_logs)
-        return json_response(code, body)
+        code, encoded = mock.status_json(job, base, with_logs=with_logs)
+        return JSONBytes(encoded, code)
     if route.action == "stream":
         with_logs = parse_flag(_query(request, "logs"), "logs")
         return StreamingResponse(
@@ -223,12 +225,7 @@ async def _request_operation(request: Request, mock: FalMock, route: RequestRout
         code, body = mock.cancel(job)
         return json_response(code, body)
     code, result = mock.result(job)
-    return Response(
-        result,
-        status_code=code,
-        media_type="application/json",
-        headers={"X-Fal-Request-Id": job.id},
-    )
+    return JSONBytes(result, code, {"X-Fal-Request-Id": job.id})
 
 
 async def _status_events(
@@ -296,7 +293,7 @@ async def _upload_token(request: Request) -> Response:
     """The CDN token fal-client asks for before an upload."""
     mock = _mock(request)
     try:
-        tenant = mock.authenticate(request.headers.get("authorization"))
+        tenant = mock.authenticate(header_map(request).get("authorization"))
     except HttpError as error:
         return error_response(error)
     body = mock.uploads.issue_token(tenant)
@@ -306,7 +303,7 @@ async def _upload_token(request: Request) -> Response:
 async def _upload(request: Request) -> Response:
     """Store an uploaded file; answers its public URL."""
     mock = _mock(request)
-    if mock.uploads.token_tenant(request.headers.get("authorization")) is None:
+    if mock.uploads.token_tenant(header_map(request).get("authorization")) is None:
         return json_response(
             401, {"detail": "Missing or unknown upload token: POST /storage/auth/token first"}
         )
@@ -315,8 +312,8 @@ async def _upload(request: Request) -> Response:
         base = public_base(request, mock.config.public_url)
     except HttpError as error:
         return error_response(error)
-    content_type = request.headers.get("content-type", "application/octet-stream")
-    name = mock.uploads.store(raw, content_type, request.headers.get("x-fal-file-name"))
+    content_type = header_map(request).get("content-type", "application/octet-stream")
+    name = mock.uploads.store(raw, content_type, header_map(request).get("x-fal-file-name"))
     return json_response(200, {"access_url": f"{base}/files/uploads/{name}"})
 
 

@@ -36,6 +36,8 @@ DEFAULT_QUEUE_SECONDS = 1.0
 DEFAULT_RUN_SECONDS = 1.0
 _BUCKETS = ("rabbit", "lion", "koala", "tiger", "panda", "zebra", "monkey", "penguin")
 _MAX_LOGGED_BODY = 64 * 1024
+_FINAL_STATUS_CACHE = 4096
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
 class HttpError(Exception):
@@ -153,6 +155,9 @@ class FalMock:
         self.faults = FaultPlan()
         self.uploads = UploadStore(self.clock, ttl=self.config.retention.seconds)
         self._log: deque[RecordedRequest] = deque(maxlen=self.config.request_log_size)
+        # Encoded status answers of finished jobs: a finished job's status never
+        # changes, and clients poll it repeatedly. Bounded, oldest out first.
+        self._final_status: dict[tuple[str, str, bool], bytes] = {}
         self.engine = QueueEngine(
             self.clock,
             runners=self.config.runners,
@@ -294,6 +299,22 @@ class FalMock:
             return 200, body
         return 202, body
 
+    def status_json(self, job: Job, base_url: str, *, with_logs: bool) -> tuple[int, bytes]:
+        """`status_body`, JSON-encoded; cached once the job has finished."""
+        if job.state is not State.COMPLETED:
+            code, body = self.status_body(job, base_url, with_logs=with_logs)
+            return code, _ENCODER.encode(body).encode()
+        key = (job.id, base_url, with_logs)
+        cached = self._final_status.get(key)
+        if cached is None:
+            _, body = self.status_body(job, base_url, with_logs=with_logs)
+            cached = _ENCODER.encode(body).encode()
+            with self._lock:
+                if len(self._final_status) >= _FINAL_STATUS_CACHE:
+                    del self._final_status[next(iter(self._final_status))]
+                self._final_status[key] = cached
+        return 200, cached
+
     def error_of(self, job: Job) -> HttpError | None:
         """The error a completed job's result answers with (None for success)."""
         if job.cancelled:
@@ -351,6 +372,7 @@ class FalMock:
             self._next_outcomes.clear()
             self.faults.clear()
             self._log.clear()
+            self._final_status.clear()
 
     def advance(self, seconds: float) -> float:
         """Move a manual clock forward; returns the new time."""

@@ -337,3 +337,24 @@ def test_status_answers_are_stable_for_concurrent_clients(
     clock.advance(20)
     prompts = {client.get(path_of(h["response_url"])).json()["prompt"] for h in handles}
     assert prompts == {f"p{i}" for i in range(5)}
+
+
+def test_finished_status_answers_follow_each_caller_origin_and_logs_flag(
+    client: TestClient, clock: ManualClock
+) -> None:
+    # Finished jobs' status answers are cached: the cache must still answer
+    # each origin with its own URLs, and with or without logs as asked.
+    queued = submit(client)
+    clock.advance(20)
+    path = path_of(queued["status_url"])
+    for _ in range(2):
+        plain = client.get(path).json()
+        assert plain["status"] == "COMPLETED" and plain["logs"] is None
+        assert plain["status_url"].startswith("http://testserver/")
+        logged = client.get(path, params={"logs": 1}).json()
+        assert logged["logs"] and all("timestamp" in line for line in logged["logs"])
+        other = client.get(path, headers={"X-Forwarded-Host": "other.example"}).json()
+        assert other["status_url"].startswith("http://other.example/")
+        assert {k: v for k, v in other.items() if not k.endswith("_url")} == {
+            k: v for k, v in plain.items() if not k.endswith("_url")
+        }
