@@ -362,6 +362,11 @@ def _size_tables() -> dict[str, dict[str, tuple[int, int]]]:
     }
 
 
+def preset_size(name: str) -> tuple[int, int] | None:
+    """Pixel size of an `image_size` preset (`landscape_4_3`, ...), None if unknown."""
+    return _size_tables()["image_size"].get(name)
+
+
 @cache
 def _contract_validator() -> Draft202012Validator:
     return Draft202012Validator(load_data_file(protocol_dir() / "contract.schema.yaml"))

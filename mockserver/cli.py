@@ -14,6 +14,8 @@ from rich.table import Table
 
 from mockserver import run_command
 from mockserver.catalog import Catalog, ContractError, contract_files, load_contract
+from mockserver.check import command as check_command
+from mockserver.check.scenarios import ScenarioError
 from mockserver.clock import Clock, ManualClock, RealClock
 from mockserver.mock import FalMock, MockConfig
 from mockserver.profiles import PROFILES, get_profile
@@ -150,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     run_command.add_parser(commands)
+    check_command.add_parser(commands)
 
     contracts = commands.add_parser("contracts", help="inspect contract directories")
     contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)
@@ -269,10 +272,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args, console)
         if args.command == "run":
             return run_command.run(args, console, errors)
+        if args.command == "check":
+            return check_command.run(args, console, errors)
         if args.contracts_command == "validate":
             return _validate(args.directories, console)
         return _list(args.directories, console)
-    except (ContractError, ValueError) as exc:
+    except (ContractError, ScenarioError, ValueError) as exc:
         errors.print(f"mockserver: error: {exc}", highlight=False, markup=False)
         return 2
 

@@ -1,0 +1,288 @@
+"""`mockserver check`: replay the scenarios against a server and report conformance."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import fnmatch
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from mockserver.catalog import Catalog
+from mockserver.check import report as reports
+from mockserver.check.results import CheckResult, Outcome, Report
+from mockserver.check.runner import Checker, Planned, Settings, Target, plan
+from mockserver.check.scenarios import Scenario, load_scenarios, select
+from mockserver.endpoints import EndpointId, request_path
+
+DEFAULT_MAX_REQUESTS = 40
+
+EPILOG = """\
+exit codes: 0 nothing failed (notes are fine), 1 some check failed, 2 bad usage.
+
+examples:
+  mockserver check --base-url http://127.0.0.1:8000 --dry-run
+  FAL_KEY=k mockserver check --base-url http://127.0.0.1:8000
+  MY_KEY=k mockserver check --base-url https://proxy.example --auth-scheme bearer \\
+      --key-env MY_KEY --scenarios happy-path --models 'fal-ai/flux-1/*' --markdown report.md
+"""
+
+
+def add_parser(commands: Any) -> None:
+    """Register the `check` command."""
+    check = commands.add_parser(
+        "check",
+        help="replay the contract scenarios against a server and report where it deviates",
+        description="Run the scenarios of contracts/scenarios/ against a fal queue server (fal"
+        " itself, an intermediary, or this mock) and report every check as pass, fail (violates"
+        " the protocol), note (a known quirk, such as Bearer auth or URLs to rewrite) or skip,"
+        " with the requests and answers as evidence. The key is read from an environment"
+        " variable and never printed.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    check.add_argument("--base-url", required=True, metavar="URL", help="the server's queue base")
+    check.add_argument(
+        "--auth-scheme",
+        choices=["key", "bearer"],
+        default="key",
+        help="Authorization scheme the server takes (default: key)",
+    )
+    check.add_argument(
+        "--key-env", default="FAL_KEY", metavar="NAME", help="variable holding the key (FAL_KEY)"
+    )
+    check.add_argument(
+        "--second-key-env",
+        metavar="NAME",
+        help="variable holding a second key, for the cross-key check (skipped without)",
+    )
+    check.add_argument(
+        "--scenarios",
+        action="append",
+        metavar="GLOB",
+        help="run only scenarios whose id matches (repeatable; default: all)",
+    )
+    check.add_argument(
+        "--models",
+        action="append",
+        metavar="GLOB",
+        help="run only on endpoints whose id matches (repeatable; default: each scenario's)",
+    )
+    check.add_argument(
+        "--scenarios-dir",
+        action="append",
+        type=Path,
+        metavar="DIR",
+        help="read scenarios from DIR instead of the shipped ones (repeatable)",
+    )
+    check.add_argument(
+        "--contracts",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="extra contracts directory for endpoint inputs and output schemas (repeatable)",
+    )
+    check.add_argument(
+        "--max-requests",
+        type=int,
+        default=DEFAULT_MAX_REQUESTS,
+        metavar="N",
+        help="spending guard: at most N billable submits; scenarios beyond are not run"
+        " (default: %(default)s)",
+    )
+    check.add_argument(
+        "--dry-run", action="store_true", help="list what would be sent, send nothing"
+    )
+    check.add_argument(
+        "--timeout",
+        type=float,
+        default=180.0,
+        metavar="SECONDS",
+        help="per job: fail a request not COMPLETED in time (default: %(default)s)",
+    )
+    check.add_argument(
+        "--request-timeout",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="per HTTP request (default: %(default)s)",
+    )
+    check.add_argument(
+        "--poll-interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="between status polls (default: %(default)s)",
+    )
+    check.add_argument(
+        "--concurrency",
+        type=int,
+        default=4,
+        metavar="N",
+        help="scenarios run at once (default: %(default)s)",
+    )
+    check.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
+    check.add_argument("--junit", type=Path, metavar="FILE", help="write the report as JUnit XML")
+    check.add_argument("--markdown", type=Path, metavar="FILE", help="write the report as Markdown")
+
+
+def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
+    """Execute `mockserver check`; returns the exit code."""
+    problem = _usage_problem(args)
+    if problem:
+        errors.print(f"mockserver check: error: {problem}", markup=False, highlight=False)
+        return 2
+    catalog = Catalog.load(*args.contracts)
+    scenarios = select(load_scenarios(*(args.scenarios_dir or ())), args.scenarios)
+    models = [
+        m
+        for m in catalog
+        if not args.models or any(fnmatch.fnmatch(m.endpoint_id, p) for p in args.models)
+    ]
+    planned = plan(scenarios, models, args.max_requests)
+    if not planned:
+        errors.print("mockserver check: error: no scenario runs on the selected models")
+        return 2
+    if args.dry_run:
+        _print_plan(planned, args, console)
+        return 0
+    key = os.environ.get(args.key_env, "")
+    if not key:
+        errors.print(
+            f"mockserver check: error: set {args.key_env} to the key (or name another variable"
+            " with --key-env)",
+            markup=False,
+        )
+        return 2
+    second = os.environ.get(args.second_key_env, "") if args.second_key_env else None
+    if args.second_key_env and not second:
+        errors.print(f"mockserver check: error: {args.second_key_env} is empty", markup=False)
+        return 2
+    target = Target(
+        args.base_url.rstrip("/"),
+        key,
+        "Bearer" if args.auth_scheme == "bearer" else "Key",
+        second,
+    )
+    settings = Settings(
+        concurrency=args.concurrency,
+        job_timeout=args.timeout,
+        request_timeout=args.request_timeout,
+        poll_interval=args.poll_interval,
+        max_requests=args.max_requests,
+    )
+    result = asyncio.run(_check(target, settings, planned, console))
+    reports.print_terminal(result, console)
+    for path, render in (
+        (args.json, reports.as_json),
+        (args.junit, reports.junit),
+        (args.markdown, reports.markdown),
+    ):
+        if path is not None:
+            path.write_text(render(result), encoding="utf-8")
+            console.print(f"wrote {path}", highlight=False)
+    return 0 if result.ok else 1
+
+
+async def _check(
+    target: Target, settings: Settings, planned: list[Planned], console: Console
+) -> Report:
+    units = {item.label for item in planned}
+    with Progress(
+        TextColumn("[bold]checking"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[failed]} failed"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("check", total=len(units), failed=0)
+        failed = 0
+
+        def seen(result: CheckResult) -> None:
+            nonlocal failed
+            if result.outcome is Outcome.FAIL:
+                failed += 1
+                console.print(f"[red]FAIL[/red] {result.name}: {result.reason}", highlight=False)
+            progress.update(task, failed=failed)
+
+        def finished(item: Planned) -> None:
+            progress.advance(task)
+
+        limits = httpx.Limits(max_connections=settings.concurrency * 2)
+        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
+            checker = Checker(target, client, settings=settings, on_result=seen, on_unit=finished)
+            return await checker.run(planned)
+
+
+def _usage_problem(args: argparse.Namespace) -> str | None:
+    parts = urlsplit(args.base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return f"--base-url must be an http(s) URL, got {args.base_url!r}"
+    for name in ("timeout", "request_timeout", "poll_interval"):
+        if getattr(args, name) <= 0:
+            return f"--{name.replace('_', '-')} must be positive"
+    if args.concurrency < 1 or args.max_requests < 0:
+        return "--concurrency must be at least 1 and --max-requests at least 0"
+    return None
+
+
+def _print_plan(planned: list[Planned], args: argparse.Namespace, console: Console) -> None:
+    """What a run would send, step by step; nothing is sent."""
+    base = args.base_url.rstrip("/")
+    billable = 0
+    for item in planned:
+        scenario, model = item.scenario, item.model
+        if not item.budgeted:
+            console.print(f"{item.label}: not run (over --max-requests {args.max_requests})")
+            continue
+        billable += scenario.billable_submits
+        console.print(f"[bold]{item.label}[/bold]: {scenario.title}", highlight=False)
+        for line in _step_lines(scenario, model.endpoint_id, base):
+            console.print(f"  {line}", highlight=False, markup=False)
+    console.print(
+        f"{len(planned)} scenario runs, {billable} billable submits"
+        f" (limit {args.max_requests}); nothing was sent (--dry-run)"
+    )
+
+
+def _step_lines(scenario: Scenario, endpoint_id: str, base: str) -> list[str]:
+    app_id = EndpointId.parse(endpoint_id).app_id
+    lines = []
+    for step in scenario.steps:
+        options = step.options
+        if step.kind == "submit":
+            auth = options.get("auth", "ok")
+            note = "" if auth == "ok" else f" with {auth} auth"
+            note += " (invalid input)" if options.get("invalid_fields") else ""
+            lines.append(f"POST {base}/{endpoint_id}{note}")
+        elif step.kind == "wait":
+            via = options.get("via", "poll")
+            suffix = "/status/stream" if via == "stream" else "/status"
+            lines.append(
+                f"GET  {base}{request_path(app_id, '{id}', 'result')}{suffix} until COMPLETED"
+            )
+        elif step.kind == "result":
+            early = " (before completion)" if options.get("early") else ""
+            lines.append(f"GET  {base}{request_path(app_id, '{id}', 'result')}{early}")
+        elif step.kind == "cancel":
+            lines.append(f"PUT  {base}{request_path(app_id, '{id}', 'cancel')} ({options['when']})")
+        elif step.kind == "media":
+            lines.append("GET  each media URL of the result, without auth")
+        elif step.kind == "unknown":
+            lines.append(f"GET/PUT {base}{request_path(app_id, '{random id}', 'status')} etc.")
+        elif step.kind == "cross_key":
+            lines.append("GET  status and result with the second key")
+        elif step.kind == "compare":
+            lines.append("GET  status once more, compared with the stream's last event")
+        elif step.kind == "fidelity":
+            lines.append("compare the result with the input (no request)")
+    return lines

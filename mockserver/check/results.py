@@ -1,0 +1,119 @@
+"""What a conformance check found: outcomes, evidence, and the whole report."""
+
+from __future__ import annotations
+
+import enum
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+_EXCERPT = 600
+
+
+class Outcome(enum.StrEnum):
+    """How one check ended."""
+
+    PASS = "pass"  # the server behaves as fal's protocol says
+    FAIL = "fail"  # it violates the protocol
+    NOTE = "note"  # a documented quirk (works, but differs from fal)
+    SKIP = "skip"  # not run: an earlier step failed, or it needs something not given
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One exchange, as shown in reports: never the key, only the auth scheme."""
+
+    method: str
+    url: str
+    status_code: int | None
+    excerpt: str
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "method": self.method,
+            "url": self.url,
+            "status_code": self.status_code,
+            "excerpt": self.excerpt,
+            "error": self.error,
+        }
+
+    def line(self) -> str:
+        """One line for humans: `GET url -> 202 {...}`."""
+        answer = self.error if self.error else f"{self.status_code} {self.excerpt}"
+        return f"{self.method} {self.url} -> {answer}"
+
+
+def excerpt(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """`text` shortened for a report, with every secret masked."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    text = " ".join(text.split())
+    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One named check of one scenario on one endpoint."""
+
+    scenario: str
+    endpoint: str
+    check: str
+    outcome: Outcome
+    reason: str
+    evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def name(self) -> str:
+        """`scenario[endpoint] check`: unique within a report."""
+        return f"{self.scenario}[{self.endpoint}] {self.check}"
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "scenario": self.scenario,
+            "endpoint": self.endpoint,
+            "check": self.check,
+            "outcome": self.outcome.value,
+            "reason": self.reason,
+            "evidence": [e.to_json() for e in self.evidence],
+        }
+
+
+@dataclass
+class Report:
+    """Every check of one run, in the order they ended."""
+
+    base_url: str
+    auth_scheme: str
+    results: list[CheckResult] = field(default_factory=list)
+    submits: int = 0
+    seconds: float = 0.0
+
+    def counts(self) -> Counter[Outcome]:
+        """How many checks ended each way."""
+        return Counter(result.outcome for result in self.results)
+
+    @property
+    def ok(self) -> bool:
+        """True when nothing failed (notes and skips are not failures)."""
+        return all(result.outcome is not Outcome.FAIL for result in self.results)
+
+    def by_check(self, check: str) -> list[CheckResult]:
+        """Every result of the check named `check`."""
+        return [result for result in self.results if result.check == check]
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        counts = self.counts()
+        return {
+            "base_url": self.base_url,
+            "auth_scheme": self.auth_scheme,
+            "ok": self.ok,
+            "submits": self.submits,
+            "seconds": round(self.seconds, 3),
+            "counts": {outcome.value: counts.get(outcome, 0) for outcome in Outcome},
+            "results": [result.to_json() for result in self.results],
+        }

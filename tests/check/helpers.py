@@ -1,0 +1,75 @@
+"""Running the checker against the mock in process (manual clock, no sleeping)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+
+from mockserver import FalMock, ManualClock, MockConfig, create_app
+from mockserver.catalog import Catalog
+from mockserver.check import Checker, ManualPacer, Report, Settings, Target, load_scenarios, plan
+from mockserver.profiles import get_profile
+from mockserver.transport import MockTransport
+
+KEYS = ("first-secret-key", "second-secret-key")
+BASE = "http://mock.test"
+ASGIApp = Any
+
+
+def make_mock(profile: str, clock: ManualClock, catalog: Catalog, **config: Any) -> FalMock:
+    """A mock that accepts only the two test keys (so a wrong key is refused)."""
+    return FalMock(
+        MockConfig(profile=get_profile(profile), keys=frozenset(KEYS), **config),
+        clock=clock,
+        catalog=catalog,
+    )
+
+
+def scheme_of(profile: str) -> str:
+    return "Bearer" if profile == "intermediary" else "Key"
+
+
+def run_check(
+    app: ASGIApp,
+    clock: ManualClock,
+    catalog: Catalog,
+    *,
+    scheme: str = "Key",
+    scenarios: tuple[str, ...] = (),
+    models: tuple[str, ...] = (),
+    settings: Settings | None = None,
+    second_key: bool = True,
+) -> Report:
+    """Every (selected) shipped scenario against `app`, in process."""
+    chosen = [s for s in load_scenarios() if not scenarios or s.id in scenarios]
+    endpoints = [m for m in catalog if not models or m.endpoint_id in models]
+    target = Target(BASE, KEYS[0], scheme, KEYS[1] if second_key else None)  # type: ignore[arg-type]
+
+    async def go() -> Report:
+        async with httpx.AsyncClient(transport=MockTransport(app)) as client:
+            checker = Checker(
+                target, client, settings=settings or Settings(), pacer=ManualPacer(clock)
+            )
+            return await checker.run(plan(chosen, endpoints, None))
+
+    return asyncio.run(go())
+
+
+def mock_app(profile: str, clock: ManualClock, catalog: Catalog, **config: Any) -> ASGIApp:
+    return create_app(make_mock(profile, clock, catalog, **config))
+
+
+def outcomes(report: Report, check: str) -> set[str]:
+    """The outcomes one named check ended with, across the report."""
+    return {r.outcome.value for r in report.by_check(check)}
+
+
+def failures(report: Report) -> dict[str, list[str]]:
+    """check name -> reasons, for every failed check (readable assertion output)."""
+    found: dict[str, list[str]] = {}
+    for result in report.results:
+        if result.outcome.value == "fail":
+            found.setdefault(result.check, []).append(f"{result.name}: {result.reason}")
+    return found

@@ -1,0 +1,191 @@
+"""Non-conformant servers are caught by the named check, without crash or hang."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from mockserver import FalMock, ManualClock, MockConfig, create_app
+from mockserver.catalog import Catalog
+from mockserver.check import Checker, Report, Settings, Target, load_scenarios, plan
+from mockserver.check.results import Outcome
+from tests.check import deviants
+from tests.check.helpers import KEYS, failures, make_mock, run_check
+from tests.e2e.server import free_port
+
+Wrap = Callable[[Any], Any]
+
+
+@pytest.mark.parametrize(
+    ("wrap", "scenario", "check", "says"),
+    [
+        (deviants.full_path_urls, "happy-path", "url-shape", "/fal-ai/flux-1/dev/requests/"),
+        (deviants.no_logs_key, "happy-path", "logs-key", "no `logs` key"),
+        (deviants.ok_while_queued, "happy-path", "status-codes", "IN_QUEUE answered 200"),
+        (deviants.drops_size_and_count, "parameter-fidelity", "num-images", "asked for 2"),
+        (deviants.drops_size_and_count, "parameter-fidelity", "image-size", "asked for 512x384"),
+        (deviants.wrong_size_media, "happy-path", "media-size", "the file is 64x64"),
+        (deviants.no_detail_list, "invalid-input", "validation-422", "without a `detail` list"),
+        (deviants.ok_for_unknown, "unknown-request", "unknown-id-404", "not 404"),
+        (lambda app: deviants.one_tenant(app, KEYS[0]), "cross-key", "cross-key-404", "not 404"),
+    ],
+    ids=[
+        "full-path-urls",
+        "no-logs-key",
+        "200-while-queued",
+        "dropped-num-images",
+        "dropped-image-size",
+        "wrong-size-media",
+        "no-detail-list",
+        "200-for-unknown",
+        "cross-key-reads",
+    ],
+)
+def test_each_deviation_fails_its_check(
+    wrap: Wrap, scenario: str, check: str, says: str, clock: ManualClock, catalog: Catalog
+) -> None:
+    app = wrap(create_app(make_mock("official", clock, catalog)))
+    report = run_check(
+        app,
+        clock,
+        catalog,
+        scenarios=(scenario,),
+        models=("fal-ai/flux-1/dev", "fal-ai/flux-1/schnell"),
+    )
+    failed = [r for r in report.by_check(check) if r.outcome is Outcome.FAIL]
+    assert failed, f"{check} did not fail; failures: {failures(report)}"
+    assert any(says in r.reason for r in failed), [r.reason for r in failed]
+    assert all(r.evidence for r in failed)  # the finding comes with the exchange
+    assert not report.ok
+
+
+def test_the_same_scenarios_pass_on_the_unbroken_mock(clock: ManualClock, catalog: Catalog) -> None:
+    # The control case for the table above: nothing fails without a deviation.
+    app = create_app(make_mock("official", clock, catalog))
+    scenarios = (
+        "happy-path",
+        "parameter-fidelity",
+        "invalid-input",
+        "unknown-request",
+        "cross-key",
+    )
+    report = run_check(
+        app,
+        clock,
+        catalog,
+        scenarios=scenarios,
+        models=("fal-ai/flux-1/dev", "fal-ai/flux-1/schnell"),
+    )
+    assert failures(report) == {}
+
+
+# -- transport failures ---------------------------------------------------------------------
+
+
+def _tiny(handler: Callable[[Request], Any]) -> Starlette:
+    return Starlette(routes=[Route("/{path:path}", handler, methods=["GET", "POST", "PUT"])])
+
+
+async def _text_ok(request: Request) -> Response:
+    return Response("OK", media_type="text/plain")
+
+
+async def _proxy_error(request: Request) -> Response:
+    return Response(
+        "<html><body><h1>502 Bad Gateway</h1></body></html>", 502, media_type="text/html"
+    )
+
+
+async def _never(request: Request) -> Response:
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize(
+    ("handler", "says"),
+    [
+        (_text_ok, "non-JSON body (text/plain)"),
+        (_proxy_error, "HTTP 502 with a non-JSON body (text/html)"),
+        (_never, "timed out"),
+    ],
+    ids=["non-json", "html-error-page", "no-answer"],
+)
+def test_transport_failures_are_failed_checks(
+    handler: Callable[[Request], Any], says: str, clock: ManualClock, catalog: Catalog
+) -> None:
+    report = run_check(
+        _tiny(handler),
+        clock,
+        catalog,
+        scenarios=("happy-path",),
+        models=("fal-ai/flux-1/dev",),
+        settings=Settings(request_timeout=5.0),
+    )
+    [submit] = report.by_check("submit-accepted")
+    assert submit.outcome is Outcome.FAIL and says in submit.reason
+    # later steps are reported as not run, not as crashes
+    skipped = {r.check for r in report.results if r.outcome is Outcome.SKIP}
+    assert {"wait", "result", "media"} <= skipped
+
+
+def test_a_refused_connection_is_a_failed_check(catalog: Catalog) -> None:
+    target = Target(f"http://127.0.0.1:{free_port()}", KEYS[0])
+    [happy] = [s for s in load_scenarios() if s.id == "happy-path"]
+
+    async def go() -> Report:
+        async with httpx.AsyncClient() as client:
+            planned = plan([happy], [catalog.get("fal-ai/flux-1/dev")], None)  # type: ignore[list-item]
+            return await Checker(target, client).run(planned)
+
+    report = asyncio.run(go())
+    [submit] = report.by_check("submit-accepted")
+    assert submit.outcome is Outcome.FAIL and "connection failed" in submit.reason
+
+
+@contextlib.contextmanager
+def _serving(app: Any) -> Iterator[str]:
+    """`app` under uvicorn on 127.0.0.1 in a thread (a stream needs a real socket)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="critical"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(1000):
+        if server.started:
+            break
+        started.wait(0.01)  # starting a server: the one wait we cannot avoid
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
+def test_a_stream_that_never_closes_fails_stream_closes(catalog: Catalog) -> None:
+    mock = FalMock(MockConfig(instant=True, keys=frozenset(KEYS)), catalog=catalog)
+    [stream] = [s for s in load_scenarios() if s.id == "status-stream"]
+    with _serving(deviants.endless_stream(create_app(mock))) as base:
+
+        async def go() -> Report:
+            async with httpx.AsyncClient() as client:
+                planned = plan([stream], [catalog.get("fal-ai/flux-1/schnell")], None)  # type: ignore[list-item]
+                settings = Settings(job_timeout=1.0, request_timeout=5.0)
+                return await Checker(Target(base, KEYS[0]), client, settings=settings).run(planned)
+
+        report = asyncio.run(go())
+    [closes] = report.by_check("stream-closes")
+    assert closes.outcome is Outcome.FAIL and "still open" in closes.reason
