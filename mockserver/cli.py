@@ -29,6 +29,7 @@ examples:
   FAL_MOCK_KEYS=k1,k2 mockserver serve --keys-env FAL_MOCK_KEYS
   mockserver contracts validate ./my-contracts
   FAL_KEY=k mockserver run fal-ai/flux-1/schnell --input '{"prompt": "a fox"}' --save out/
+  FAL_KEY=k mockserver check --base-url https://proxy.example --auth-scheme bearer --dry-run
 """
 
 

@@ -124,7 +124,7 @@ def add_parser(commands: Any) -> None:
     check.add_argument(
         "--concurrency",
         type=int,
-        default=4,
+        default=8,
         metavar="N",
         help="scenarios run at once (default: %(default)s)",
     )

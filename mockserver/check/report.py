@@ -70,10 +70,12 @@ def print_terminal(report: Report, console: Console) -> None:
     for check, counts in _by_check(report).items():
         table.add_row(check, *(str(counts[o] or "") for o in Outcome))
     console.print(table)
-    for outcome in (Outcome.FAIL, Outcome.NOTE):
+    for outcome in (Outcome.FAIL, Outcome.NOTE, Outcome.SKIP):
         for check, reason, results in _groups(report, outcome):
             console.print(Text(f"{outcome.value.upper()} {check}: ", _STYLE[outcome]), end="")
             console.print(Text(f"{reason} ({_where(results)})"))
+            if outcome is Outcome.SKIP:
+                continue
             for evidence in results[0].evidence[:2]:
                 line = evidence.line()
                 console.print(Text(f"    {line[:_TERMINAL_EVIDENCE]}", "dim"))

@@ -59,7 +59,7 @@ class Target:
 class Settings:
     """How hard and how long to try."""
 
-    concurrency: int = 4
+    concurrency: int = 8
     job_timeout: float = 120.0
     request_timeout: float = 30.0
     poll_interval: float = 0.5

@@ -7,6 +7,7 @@ import io
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,17 @@ def test_client_example(tmp_path: Path) -> None:
     assert "512 512" in lines
     assert any(line.startswith("['") and line.endswith(".jpeg']") for line in lines)
     assert lines[-1] == "422 ['num_images', 'prompt']"
+
+
+def test_check_example(tmp_path: Path) -> None:
+    keys = {"MOCK_KEYS": "key-one,key-two"}
+    args = ("--profile", "intermediary", "--keys-env", "MOCK_KEYS")
+    with running_server(*args, "--queue-seconds", "0.2", "--run-seconds", "0.2", env=keys) as base:
+        # the block runs as written, with this checkout's `mockserver` first on PATH
+        block = readme_block("check")
+        bin_dir = Path(sys.executable).parent
+        output = run_shell(f'export PATH="{bin_dir}:$PATH"\n{block}', base, tmp_path)
+    report = (tmp_path / "report.md").read_text()
+    assert "CONFORMS" in output and "0 fail" in output
+    assert "**url-origin**: returned URLs are on https://queue.fal.run" in report
+    assert "key-one" not in output + report and "key-two" not in output + report

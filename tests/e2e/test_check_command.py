@@ -1,0 +1,144 @@
+"""`mockserver check` against `mockserver serve` processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.e2e.server import free_port, running_server
+
+pytestmark = pytest.mark.e2e
+
+KEYS = {"CHECK_KEY": "check-secret-one", "CHECK_KEY_2": "check-secret-two"}
+SERVE = ["--keys-env", "SERVE_KEYS", "--queue-seconds", "0.3", "--run-seconds", "0.3"]
+SERVE_ENV = {"SERVE_KEYS": ",".join(KEYS.values())}
+FAST = ["--poll-interval", "0.1", "--timeout", "30", "--key-env", "CHECK_KEY"]
+
+
+def _check(*args: str, keys: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k not in KEYS and k != "FAL_KEY"}
+    env.update(KEYS if keys is None else keys)
+    env["COLUMNS"] = "160"
+    return subprocess.run(
+        [sys.executable, "-m", "mockserver", "check", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=180,
+    )
+
+
+@pytest.mark.parametrize(("profile", "scheme"), [("official", "key"), ("intermediary", "bearer")])
+def test_the_mock_conforms_in_each_profile(profile: str, scheme: str, tmp_path: Path) -> None:
+    with running_server("--profile", profile, *SERVE, env=SERVE_ENV) as base:
+        done = _check(
+            "--base-url",
+            base,
+            "--auth-scheme",
+            scheme,
+            "--second-key-env",
+            "CHECK_KEY_2",
+            *FAST,
+            "--json",
+            str(tmp_path / "r.json"),
+            "--junit",
+            str(tmp_path / "r.xml"),
+            "--markdown",
+            str(tmp_path / "r.md"),
+        )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "CONFORMS" in output and "0 fail" in output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["ok"] is True and report["counts"]["fail"] == 0
+    assert report["submits"] <= 40  # the default spending guard
+    notes = {r["check"] for r in report["results"] if r["outcome"] == "note"}
+    if profile == "intermediary":
+        assert notes == {"url-origin", "auth-scheme"}
+        assert "NOTE url-origin" in output and "https://queue.fal.run" in output
+    else:
+        assert notes == set()
+    suites = ET.parse(tmp_path / "r.xml").getroot()
+    assert sum(int(s.get("failures", "0")) for s in suites) == 0
+    assert int(suites[0].get("tests", "0")) > 0
+    markdown = (tmp_path / "r.md").read_text()
+    assert markdown.startswith(f"# fal queue protocol check of {base}")
+    for text in (
+        output,
+        markdown,
+        (tmp_path / "r.json").read_text(),
+        (tmp_path / "r.xml").read_text(),
+    ):
+        assert not any(key in text for key in KEYS.values())
+
+
+def test_a_deviating_server_exits_1_with_the_failing_check(tmp_path: Path) -> None:
+    # A server that takes any key cannot refuse a wrong one: that is a failure.
+    with running_server("--instant") as base:
+        done = _check(
+            "--base-url", base, *FAST, "--scenarios", "auth", "--markdown", str(tmp_path / "r.md")
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "FAIL auth-wrong-key" in done.stdout
+    assert "accepted a request with wrong-key auth" in (tmp_path / "r.md").read_text()
+
+
+def test_dry_run_lists_and_sends_nothing() -> None:
+    with running_server("--instant") as base:
+        done = _check(
+            "--base-url",
+            base,
+            "--dry-run",
+            "--scenarios",
+            "happy-path",
+            "--models",
+            "fal-ai/flux-1/*",
+            keys={},
+        )
+        sent = httpx.get(f"{base}/_mock/requests").json()
+    assert done.returncode == 0, done.stderr
+    assert f"POST {base}/fal-ai/flux-1/dev" in done.stdout
+    assert "billable submits" in done.stdout and "nothing was sent" in done.stdout
+    assert "fal-ai/flux-pro" not in done.stdout
+    assert sent == []
+
+
+def test_max_requests_caps_billable_submits() -> None:
+    with running_server("--instant", "--keys-env", "SERVE_KEYS", env=SERVE_ENV) as base:
+        done = _check(
+            "--base-url",
+            base,
+            *FAST,
+            "--scenarios",
+            "happy-path",
+            "--max-requests",
+            "3",
+        )
+        submits = [r for r in httpx.get(f"{base}/_mock/requests").json() if r["action"] == "submit"]
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert len(submits) == 3
+    assert "SKIP budget: not run: over --max-requests (3)" in done.stdout
+
+
+def test_usage_errors_exit_2() -> None:
+    no_key = _check("--base-url", "http://127.0.0.1:9", keys={})
+    assert no_key.returncode == 2 and "set FAL_KEY" in no_key.stderr
+    bad_url = _check("--base-url", "ftp://x")
+    assert bad_url.returncode == 2 and "--base-url must be an http(s) URL" in bad_url.stderr
+    unknown = _check("--base-url", "http://127.0.0.1:9", "--scenarios", "nope", *FAST)
+    assert unknown.returncode == 2 and "no scenario matches nope" in unknown.stderr
+
+
+def test_a_refused_connection_is_reported_not_raised() -> None:
+    done = _check(
+        "--base-url", f"http://127.0.0.1:{free_port()}", *FAST, "--scenarios", "unknown-request"
+    )
+    assert done.returncode == 1
+    assert "connection failed" in done.stdout and "Traceback" not in done.stdout + done.stderr
