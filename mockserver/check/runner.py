@@ -182,7 +182,10 @@ class _Unit:
             )
         )
 
-    async def call(self, method: str, url: str, *, auth: str = "ok", body: Any = None) -> Exchange:
+    async def call(
+        self, method: str, url: str, *, auth: str = "ok", body: Any = None, billable: bool = False
+    ) -> Exchange:
+        """One request with the auth of `auth`; `billable` counts it against the cap."""
         answer = await exchange(
             self.checker.client,
             self.pacer,
@@ -192,7 +195,7 @@ class _Unit:
             headers=self.target.auth(auth),
             body=body,
         )
-        if method == "POST" and auth == "ok":
+        if billable:
             self.checker.report.submits += 1
         return answer
 
@@ -229,7 +232,7 @@ class _Unit:
         self.input = payload
         auth = options.get("auth", "ok")
         url = f"{self.target.base_url.rstrip('/')}/{self.model.endpoint_id}"
-        answer = await self.call("POST", url, auth=auth, body=payload)
+        answer = await self.call("POST", url, auth=auth, body=payload, billable=step.billable)
         if auth != "ok":
             await self._judge_auth(auth, answer)
         elif options.get("invalid_fields"):

@@ -96,3 +96,17 @@ def test_every_shipped_scenario_is_valid_and_runs_somewhere(catalog: Catalog) ->
     assert len(scenarios) >= 10
     for scenario in scenarios:
         assert scenario.endpoints(catalog), scenario.id
+
+
+def test_only_submits_a_conforming_server_accepts_are_counted(
+    clock: ManualClock, catalog: Catalog
+) -> None:
+    report = run_check(
+        mock_app("official", clock, catalog),
+        clock,
+        catalog,
+        scenarios=("auth", "invalid-input", "happy-path"),
+        models=("fal-ai/flux-1/dev", "fal-ai/flux-1/schnell"),
+    )
+    assert report.ok
+    assert report.submits == 2  # the two happy paths; refused submits cost nothing
