@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from mockserver.cli_auth import add_auth_options, key_from_env, scheme_of
 from mockserver.client import (
     ClientSettings,
     FalClient,
@@ -27,7 +27,6 @@ from mockserver.client import (
     Queued,
     Status,
 )
-from mockserver.client.protocol import AuthScheme
 
 
 def add_parser(commands: Any) -> None:
@@ -50,18 +49,7 @@ def add_parser(commands: Any) -> None:
     run.add_argument(
         "--base-url", default="http://127.0.0.1:8000", help="queue base URL (default: %(default)s)"
     )
-    run.add_argument(
-        "--auth-scheme",
-        choices=["key", "bearer"],
-        default="key",
-        help="Authorization scheme (default: key)",
-    )
-    run.add_argument(
-        "--key-env",
-        default="FAL_KEY",
-        metavar="NAME",
-        help="variable holding the key (default: FAL_KEY)",
-    )
+    add_auth_options(run)
     run.add_argument(
         "--stream", action="store_true", help="follow the SSE status stream instead of polling"
     )
@@ -76,11 +64,10 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     """Execute `mockserver run`; returns the exit code."""
-    key = os.environ.get(args.key_env, "")
-    if not key:
-        errors.print(
-            f"mockserver run: set the key in ${args.key_env} (or choose another with --key-env)"
-        )
+    try:
+        key = key_from_env(args.key_env)
+    except ValueError as exc:
+        errors.print(f"mockserver run: {exc}", markup=False)
         return 2
     try:
         text = args.input_file.read_text() if args.input_file else args.input
@@ -91,8 +78,7 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     if not isinstance(arguments, dict):
         errors.print("mockserver run: the input must be a JSON object")
         return 2
-    scheme: AuthScheme = "Bearer" if args.auth_scheme == "bearer" else "Key"
-    settings = ClientSettings(base_url=args.base_url, key=key, auth_scheme=scheme)
+    settings = ClientSettings(base_url=args.base_url, key=key, auth_scheme=scheme_of(args))
     shown = 0
 
     last = ""

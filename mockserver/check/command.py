@@ -19,6 +19,7 @@ from mockserver.check import report as reports
 from mockserver.check.results import CheckResult, Outcome, Report
 from mockserver.check.runner import Checker, Planned, Settings, Target, plan
 from mockserver.check.scenarios import Scenario, load_scenarios, select
+from mockserver.cli_auth import add_auth_options, key_from_env, scheme_of
 from mockserver.endpoints import EndpointId, request_path
 
 DEFAULT_MAX_REQUESTS = 40
@@ -48,15 +49,7 @@ def add_parser(commands: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.add_argument("--base-url", required=True, metavar="URL", help="the server's queue base")
-    check.add_argument(
-        "--auth-scheme",
-        choices=["key", "bearer"],
-        default="key",
-        help="Authorization scheme the server takes (default: key)",
-    )
-    check.add_argument(
-        "--key-env", default="FAL_KEY", metavar="NAME", help="variable holding the key (FAL_KEY)"
-    )
+    add_auth_options(check)
     check.add_argument(
         "--second-key-env",
         metavar="NAME",
@@ -153,13 +146,10 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     if args.dry_run:
         _print_plan(planned, args, console)
         return 0
-    key = os.environ.get(args.key_env, "")
-    if not key:
-        errors.print(
-            f"mockserver check: error: set {args.key_env} to the key (or name another variable"
-            " with --key-env)",
-            markup=False,
-        )
+    try:
+        key = key_from_env(args.key_env)
+    except ValueError as exc:
+        errors.print(f"mockserver check: error: {exc}", markup=False)
         return 2
     second = os.environ.get(args.second_key_env, "") if args.second_key_env else None
     if args.second_key_env and not second:
@@ -168,7 +158,7 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     target = Target(
         args.base_url.rstrip("/"),
         key,
-        "Bearer" if args.auth_scheme == "bearer" else "Key",
+        scheme_of(args),
         second,
     )
     settings = Settings(

@@ -129,7 +129,7 @@ def test_max_requests_caps_billable_submits() -> None:
 
 def test_usage_errors_exit_2() -> None:
     no_key = _check("--base-url", "http://127.0.0.1:9", keys={})
-    assert no_key.returncode == 2 and "set FAL_KEY" in no_key.stderr
+    assert no_key.returncode == 2 and "set the key in $FAL_KEY" in no_key.stderr
     bad_url = _check("--base-url", "ftp://x")
     assert bad_url.returncode == 2 and "--base-url must be an http(s) URL" in bad_url.stderr
     unknown = _check("--base-url", "http://127.0.0.1:9", "--scenarios", "nope", *FAST)
