@@ -168,7 +168,12 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         poll_interval=args.poll_interval,
         max_requests=args.max_requests,
     )
-    result = asyncio.run(_check(target, settings, planned, console))
+    try:
+        result = asyncio.run(_check(target, settings, planned, console))
+    except KeyboardInterrupt:
+        # Requests already queued keep running on the server (and may be billed).
+        errors.print("mockserver check: interrupted; no report written", markup=False)
+        return 130
     reports.print_terminal(result, console)
     for path, render in (
         (args.json, reports.as_json),
