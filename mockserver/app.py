@@ -7,7 +7,9 @@ pattern: endpoint ids have any depth, namespaces and one-segment forms.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 import re
 from collections.abc import AsyncIterator
 from typing import Any
@@ -55,7 +57,7 @@ RUN_PREFIX = "/_run/"
 class _ProtocolPath(Convertor[str]):
     """Any path except the mock's own (control API, media, uploads, OpenAPI)."""
 
-    regex = r"(?!_mock(?:/|$)|files/|storage/|openapi\.json$).*"
+    regex = r"(?!_mock(?:/|$)|files/|storage/|openapi\.json$|\.well-known/).*"
 
     def convert(self, value: str) -> str:
         return value
@@ -67,6 +69,8 @@ class _ProtocolPath(Convertor[str]):
 register_url_convertor("falpath", _ProtocolPath())
 _METHODS = {"result": "GET", "status": "GET", "stream": "GET", "cancel": "PUT"}
 _STREAM_POLL_SECONDS = 0.1
+_WEBHOOK_POLL_SECONDS = 0.05
+_log = logging.getLogger("mockserver.webhooks")
 
 
 def create_app(mock: FalMock | None = None, config: MockConfig | None = None) -> Starlette:
@@ -78,6 +82,7 @@ def create_app(mock: FalMock | None = None, config: MockConfig | None = None) ->
         # other route.
         Route("/{path:falpath}", _protocol, methods=["GET", "POST", "PUT"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
+        Route("/.well-known/jwks.json", _jwks, methods=["GET"]),
         Mount("/_mock", routes=control.routes()),
         Route("/storage/auth/token", _upload_token, methods=["POST"]),
         Route("/files/upload", _upload, methods=["POST"]),
@@ -87,9 +92,39 @@ def create_app(mock: FalMock | None = None, config: MockConfig | None = None) ->
     app = Starlette(
         routes=routes,
         exception_handlers={HTTPException: _http_exception, Exception: _server_error},
+        lifespan=_lifespan,
     )
     app.state.mock = mock
     return app
+
+
+@contextlib.asynccontextmanager
+async def _lifespan(app: Starlette) -> AsyncIterator[None]:
+    """While served: deliver due webhooks in the background."""
+    worker = asyncio.create_task(_deliver_webhooks(app.state.mock))
+    try:
+        yield
+    finally:
+        worker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await worker
+
+
+async def _deliver_webhooks(mock: FalMock) -> None:
+    # Deliveries are plain blocking HTTP (the receiver may be this very
+    # server), so they run in a thread; the loop only looks for due work.
+    while True:
+        try:
+            if mock.webhooks.has_due():
+                await asyncio.to_thread(mock.webhooks.deliver_due)
+        except Exception:  # never let one bad delivery stop the worker
+            _log.exception("webhook delivery failed")
+        await asyncio.sleep(_WEBHOOK_POLL_SECONDS)
+
+
+async def _jwks(request: Request) -> Response:
+    """The public key webhooks are signed with (fal: rest.alpha.fal.ai/.well-known/jwks.json)."""
+    return json_response(200, _mock(request).webhooks.signer.jwks())
 
 
 def _state(request: Request, name: str) -> Any:

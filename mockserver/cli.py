@@ -20,6 +20,7 @@ from mockserver.clock import Clock, ManualClock, RealClock
 from mockserver.mock import FalMock, MockConfig
 from mockserver.profiles import PROFILES, get_profile
 from mockserver.queue import Retention
+from mockserver.webhooks import DEFAULT_ALLOW, WebhookConfig
 
 EPILOG = """\
 examples:
@@ -143,6 +144,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--seed", type=int, metavar="N", help="seed for random model seeds (reproducible runs)"
     )
+    serve.add_argument(
+        "--webhook-allow",
+        action="append",
+        metavar="HOST_OR_NETWORK",
+        help="where webhooks may be delivered (repeatable: a host name as written, an IP"
+        " or a CIDR network; default: loopback only: 127.0.0.0/8, ::1, localhost)",
+    )
+    serve.add_argument(
+        "--webhook-retries",
+        type=int,
+        default=10,
+        metavar="N",
+        help="retries after a failed webhook delivery (default: %(default)s)",
+    )
+    serve.add_argument(
+        "--webhook-backoff",
+        type=float,
+        default=7.0,
+        metavar="SECONDS",
+        help="wait before the first retry, doubling each time (default: %(default)s:"
+        " 10 retries span about 2 hours, as fal's)",
+    )
     serve.add_argument("--ssl-certfile", metavar="FILE", help="serve HTTPS with this certificate")
     serve.add_argument("--ssl-keyfile", metavar="FILE", help="private key for --ssl-certfile")
     serve.add_argument(
@@ -195,6 +218,11 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         retention=Retention(args.result_ttl, args.large_result_ttl, args.large_result_bytes),
         max_body_bytes=args.max_body_bytes,
         seed=args.seed,
+        webhooks=WebhookConfig(
+            retries=args.webhook_retries,
+            backoff=args.webhook_backoff,
+            allow=tuple(args.webhook_allow) if args.webhook_allow else DEFAULT_ALLOW,
+        ),
     )
 
 

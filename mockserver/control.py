@@ -7,6 +7,7 @@ bind the server to loopback (the default) when that matters.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -37,6 +38,8 @@ def routes() -> list[BaseRoute]:
         Route("/models", _guard(_models), methods=["GET"]),
         Route("/outcomes", _guard(_outcomes), methods=["POST"]),
         Route("/faults", _guard(_faults), methods=["GET", "POST", "DELETE"]),
+        Route("/webhooks", _guard(_webhooks), methods=["GET"]),
+        Route("/webhooks/deliver", _guard(_deliver), methods=["POST"]),
     ]
 
 
@@ -168,3 +171,16 @@ async def _faults(request: Request) -> Response:
     if request.method == "DELETE":
         mock.faults.clear()
     return json_response(200, [f.to_json() for f in mock.faults.pending()])
+
+
+async def _webhooks(request: Request) -> Response:
+    """Every delivery attempt so far, and what is scheduled."""
+    webhooks = _mock(request).webhooks
+    attempts = [a.to_json() for a in webhooks.attempts]
+    return json_response(200, {"attempts": attempts, "pending": webhooks.pending()})
+
+
+async def _deliver(request: Request) -> Response:
+    """Send every due delivery now (the background worker would, within 50 ms)."""
+    made = await asyncio.to_thread(_mock(request).webhooks.deliver_due)
+    return json_response(200, [a.to_json() for a in made])

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mockserver.catalog import Catalog, Model, random_seed
 from mockserver.clock import Clock, ManualClock, RealClock, iso_timestamp
@@ -29,6 +30,7 @@ from mockserver.profiles import OFFICIAL, Profile
 from mockserver.queue import Job, Priority, QueueEngine, QueueFull, Retention, State
 from mockserver.redact import fingerprint
 from mockserver.uploads import UploadStore
+from mockserver.webhooks import WebhookConfig, WebhookDispatcher, webhook_body
 
 #: What `mockserver serve` uses when a contract sets no timing: a person polling
 #: with curl sees each phase.
@@ -88,6 +90,7 @@ class MockConfig:
     stream_keepalive: float = 5.0
     run_hosts: frozenset[str] = frozenset({"fal.run"})
     seed: int | None = None
+    webhooks: WebhookConfig = field(default_factory=WebhookConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +168,9 @@ class FalMock:
             max_jobs=self.config.max_jobs,
             on_complete=self._complete,
             on_purge=self._purge,
+            on_finish=self._finished,
         )
+        self.webhooks = WebhookDispatcher(self.clock, self.config.webhooks, before=self.engine.sync)
 
     def __repr__(self) -> str:
         return (
@@ -218,6 +223,10 @@ class FalMock:
         issues = model.validate(payload)
         if issues:
             raise HttpError(422, {"detail": [issue.to_json() for issue in issues]})
+        if webhook is not None and not _is_http_url(webhook):
+            raise validation_error(
+                ["query", "fal_webhook"], "Input should be an http(s) URL", "url_parsing"
+            )
         fal_headers = {k.lower(): v for k, v in (headers or {}).items()}
         priority = _priority(fal_headers.get("x-fal-queue-priority"))
         timeout = _timeout(fal_headers.get("x-fal-request-timeout"))
@@ -225,7 +234,8 @@ class FalMock:
         outcome = self._take_outcome(model.endpoint_id)
         queue_s, run_s = self._durations(model, outcome)
         seed = data["seed"] if isinstance(data.get("seed"), int) else random_seed(self._rng)
-        extras = _JobExtras(sys.intern(base_url), seed, fal_headers, webhook)
+        # fal.run (sync) answers directly: there is no webhook to call.
+        extras = _JobExtras(sys.intern(base_url), seed, fal_headers, None if sync else webhook)
         with self._lock:
             try:
                 job, position = self.engine.submit(
@@ -373,6 +383,7 @@ class FalMock:
             self.faults.clear()
             self._log.clear()
             self._final_status.clear()
+            self.webhooks.reset()
 
     def advance(self, seconds: float) -> float:
         """Move a manual clock forward; returns the new time."""
@@ -446,6 +457,20 @@ class FalMock:
         output = model.build_output(job.payload, extras.seed, urls, specs, job.run_seconds, sizes)
         job.result = json.dumps(output, separators=(",", ":")).encode()
         return len(job.result)
+
+    def _finished(self, job: Job) -> None:
+        """Schedule the webhook of a job that asked for one (any ending)."""
+        extras = self._extras.get(job.id)
+        if extras is None or not extras.webhook:
+            return
+        error = self.error_of(job)
+        if error is None:
+            body = webhook_body(
+                job.id, output=job.result if isinstance(job.result, bytes) else None
+            )
+        else:
+            body = webhook_body(job.id, error_status=error.status_code, error_body=error.body)
+        self.webhooks.enqueue(job.id, job.tenant, extras.webhook, body)
 
     def _purge(self, job: Job) -> None:
         for token in job.media:
@@ -537,3 +562,8 @@ def _timeout(value: str | None) -> float | None:
             "float_parsing",
         )
     return seconds
+
+
+def _is_http_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.netloc) and len(value) <= 2048

@@ -140,7 +140,8 @@ class QueueEngine:
     `on_complete(job)` is called (under the lock) when a job finishes without
     being cancelled, to fill `job.result`; it returns the result's size in
     bytes, which decides its retention. `on_purge(job)` is called when a job
-    expires, so media can be dropped with it.
+    expires, so media can be dropped with it. `on_finish(job)` is called
+    (under the lock) after every job ends, however it ended.
     """
 
     def __init__(
@@ -152,6 +153,7 @@ class QueueEngine:
         max_jobs: int = 1_000_000,
         on_complete: Callable[[Job], int] | None = None,
         on_purge: Callable[[Job], None] | None = None,
+        on_finish: Callable[[Job], None] | None = None,
     ) -> None:
         if runners < 1:
             raise ValueError("runners must be at least 1")
@@ -162,6 +164,7 @@ class QueueEngine:
         self.changed = Notifier()
         self._on_complete = on_complete or (lambda job: 0)
         self._on_purge = on_purge or (lambda job: None)
+        self._on_finish = on_finish or (lambda job: None)
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
         self._apps: dict[str, _AppQueue] = {}
@@ -339,6 +342,7 @@ class QueueEngine:
         job.payload = None  # the input is not needed any more; memory stays small
         job.expires_at = t + self.retention.ttl(size)
         heapq.heappush(self._expiry, (job.expires_at, next(self._seq), job.id))
+        self._on_finish(job)
 
     def _purge(self, now: float) -> bool:
         purged = False

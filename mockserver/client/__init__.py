@@ -17,6 +17,7 @@ from mockserver.client.errors import (
 from mockserver.client.protocol import ClientSettings
 from mockserver.client.sync import FalClient
 from mockserver.client.types import Completed, InProgress, Queued, QueueHandle, Status
+from mockserver.client.webhooks import WebhookVerificationError, verify_webhook
 
 __all__ = [
     "AsyncFalClient",
@@ -33,4 +34,6 @@ __all__ = [
     "QueueHandle",
     "Queued",
     "Status",
+    "WebhookVerificationError",
+    "verify_webhook",
 ]

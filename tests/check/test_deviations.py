@@ -3,15 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,7 +19,7 @@ from mockserver.check import Checker, Report, Settings, Target, load_scenarios, 
 from mockserver.check.results import Outcome
 from tests.check import deviants
 from tests.check.helpers import KEYS, failures, make_mock, run_check
-from tests.e2e.server import free_port
+from tests.e2e.server import free_port, serving_app
 
 Wrap = Callable[[Any], Any]
 
@@ -154,31 +150,10 @@ def test_a_refused_connection_is_a_failed_check(catalog: Catalog) -> None:
     assert submit.outcome is Outcome.FAIL and "connection failed" in submit.reason
 
 
-@contextlib.contextmanager
-def _serving(app: Any) -> Iterator[str]:
-    """`app` under uvicorn on 127.0.0.1 in a thread (a stream needs a real socket)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_level="critical"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    started = threading.Event()
-    for _ in range(1000):
-        if server.started:
-            break
-        started.wait(0.01)  # starting a server: the one wait we cannot avoid
-    try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
-
-
 def test_a_stream_that_never_closes_fails_stream_closes(catalog: Catalog) -> None:
     mock = FalMock(MockConfig(instant=True, keys=frozenset(KEYS)), catalog=catalog)
     [stream] = [s for s in load_scenarios() if s.id == "status-stream"]
-    with _serving(deviants.endless_stream(create_app(mock))) as base:
+    with serving_app(deviants.endless_stream(create_app(mock))) as base:
 
         async def go() -> Report:
             async with httpx.AsyncClient() as client:

@@ -8,8 +8,10 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 
@@ -82,3 +84,26 @@ def _wait_until_up(process: subprocess.Popen[bytes], base: str, ca_file: str | N
             pass
         time.sleep(0.05)
     raise RuntimeError(f"mockserver did not answer on {base} within {STARTUP_TIMEOUT} s")
+
+
+@contextlib.contextmanager
+def serving_app(app: Any) -> Iterator[str]:
+    """Any ASGI `app` under uvicorn on 127.0.0.1 in a thread; yields its base URL."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="critical"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(1000):
+        if server.started:
+            break
+        started.wait(0.01)  # starting a server: the one wait we cannot avoid
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
