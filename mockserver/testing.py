@@ -27,8 +27,10 @@ from mockserver.mock import FalMock, MockConfig, RecordedRequest
 from mockserver.outcomes import Outcome
 from mockserver.profiles import FAL_QUEUE_URL, get_profile
 from mockserver.transport import SyncMockTransport
+from mockserver.webhooks import FAL_JWKS_URL, Attempt, Tamper, webhook_body
 
-FAL_HOSTS = ("queue.fal.run", "fal.run", "v3.fal.media", "rest.fal.ai")
+# rest.alpha.fal.ai: where fal publishes the JWKS its webhooks are signed with.
+FAL_HOSTS = ("queue.fal.run", "fal.run", "v3.fal.media", "rest.fal.ai", "rest.alpha.fal.ai")
 DEFAULT_KEY = "fal-mock-key"
 #: Answers that usually mean the code under test did something it did not intend.
 UNEXPECTED_STATUSES = frozenset({401, 403, 404, 405, 413, 415, 422})
@@ -92,8 +94,19 @@ class Controls:
         return {"Authorization": f"{self.auth_scheme} {self.key}"}
 
     def advance(self, seconds: float) -> None:
-        """Move the mock's clock (jobs progress, results expire)."""
+        """Move the mock's clock (jobs progress, results expire, due webhooks go out)."""
         self.mock.advance(seconds)
+        self.mock.webhooks.deliver_due()
+
+    @property
+    def webhooks(self) -> WebhookControls:
+        """Deliveries: send due ones, inspect them, route them into your app, forge some."""
+        return WebhookControls(self.mock, self.jwks_url)
+
+    @property
+    def jwks_url(self) -> str:
+        """Where the mock's webhook keys are published."""
+        return FAL_JWKS_URL
 
     def set_timing(self, queue_seconds: float = 0.0, run_seconds: float = 0.0) -> None:
         """Give every later job these durations (time moves only by `advance`)."""
@@ -167,8 +180,86 @@ class Controls:
             )
 
     def reset(self) -> None:
-        """Forget jobs, requests, outcomes and faults."""
+        """Forget jobs, requests, outcomes, faults and webhook deliveries (and routes)."""
         self.mock.reset()
+        WebhookControls(self.mock, self.jwks_url).route_to(None)
+
+
+class WebhookControls:
+    """The webhooks of a mock, as a test sees them."""
+
+    def __init__(self, mock: FalMock, jwks_url: str) -> None:
+        self._mock = mock
+        self.jwks_url = jwks_url
+
+    @property
+    def jwks(self) -> dict[str, Any]:
+        """The key set deliveries are signed with (also served at `jwks_url`)."""
+        return self._mock.webhooks.signer.jwks()
+
+    def deliver(self) -> list[Attempt]:
+        """Send every due delivery now (jobs that ended, retries whose time came)."""
+        return self._mock.webhooks.deliver_due()
+
+    @property
+    def attempts(self) -> list[Attempt]:
+        """Every delivery attempt so far, oldest first."""
+        return self._mock.webhooks.attempts
+
+    def route_to(self, app: Any, *, wsgi: bool = False) -> None:
+        """Deliver into `app` in process (ASGI, or WSGI with `wsgi=True`), whatever
+        the webhook URL's host; None sends them over the network again."""
+        previous = _ROUTES.pop(id(self._mock), None)
+        if previous is not None:
+            previous.close()
+        if app is None:
+            self._mock.webhooks.route_to(None)
+            return
+        transport: httpx.BaseTransport = (
+            httpx.WSGITransport(app=app) if wsgi else SyncMockTransport(app)
+        )
+        _ROUTES[id(self._mock)] = transport
+        self._mock.webhooks.route_to(transport)
+
+    def forge(
+        self, url: str, tamper: Tamper = "signature", *, request_id: str = "forged-request"
+    ) -> Attempt:
+        """Deliver a webhook fal would never send: "signature" (random), "body"
+        (changed after signing), "key" (not in the JWKS), "timestamp" (an hour old)."""
+        body = webhook_body(request_id, output=b'{"images": []}')
+        return self._mock.webhooks.send(
+            url, body, request_id=request_id, user_id="forger", tamper=tamper
+        )
+
+    def assert_delivered(
+        self, request_id: str | None = None, *, status: str | None = None
+    ) -> Attempt:
+        """The delivered (2xx-answered) webhook of `request_id` (any when None) whose
+        body has `status` ("OK"/"ERROR"); fails listing every attempt otherwise."""
+        for attempt in self.attempts:
+            if not attempt.delivered or attempt.forged:
+                continue
+            if request_id is not None and attempt.request_id != request_id:
+                continue
+            if status is not None and attempt.json_body().get("status") != status:
+                continue
+            return attempt
+        lines = [
+            f"  #{a.attempt} {a.url} -> {a.status_code or a.error}"
+            f" ({a.request_id}{', forged: ' + a.forged if a.forged else ''})"
+            for a in self.attempts
+        ]
+        wanted = f"request {request_id}" if request_id else "any request"
+        raise AssertionError(
+            f"no delivered webhook for {wanted}"
+            + (f" with status {status}" if status else "")
+            + ".\nattempts:\n"
+            + ("\n".join(lines) if lines else "  (none)")
+        )
+
+
+# Transports into user apps, by mock, so a new route closes the previous one.
+_ROUTES: dict[int, httpx.BaseTransport] = {}
 
 
 def _app_of(endpoint_id: str) -> str | None:
@@ -232,6 +323,7 @@ class InProcessFal(Controls):
         """Stop intercepting and release the app's thread."""
         self._router.stop()
         self._transport.close()
+        self.webhooks.route_to(None)
 
 
 class FalServer(Controls):
@@ -276,6 +368,11 @@ class FalServer(Controls):
         return {"ssl_certfile": str(paths["cert"]), "ssl_keyfile": str(paths["key"])}
 
     @property
+    def jwks_url(self) -> str:
+        """The mock's webhook keys on this server."""
+        return f"{self.base_url}/.well-known/jwks.json"
+
+    @property
     def env(self) -> dict[str, str]:
         """Environment for a client process: key, fal-client's host overrides, CA."""
         host = self.base_url.split("://", 1)[1]
@@ -303,6 +400,7 @@ class FalServer(Controls):
         self._thread.join(timeout=10)
         self._socket.close()
         self._directory.cleanup()
+        self.webhooks.route_to(None)
 
 
 class LiveTarget:

@@ -306,8 +306,7 @@ class WebhookDispatcher:
             error = _REFUSED
         else:
             try:
-                with httpx.Client(transport=transport, timeout=self.config.timeout) as client:
-                    status = client.post(url, content=body, headers=headers).status_code
+                status = self._deliver_once(transport, url, body, headers)
             except httpx.TimeoutException:
                 error = f"the receiver did not answer within {self.config.timeout:g} s"
             except httpx.HTTPError as exc:
@@ -318,6 +317,16 @@ class WebhookDispatcher:
         with self._lock:
             self._attempts.append(result)
         return result
+
+    def _deliver_once(
+        self, transport: httpx.BaseTransport | None, url: str, body: bytes, headers: dict[str, str]
+    ) -> int:
+        if transport is not None:
+            # A routed transport outlives this delivery: a client's close would close it.
+            client = httpx.Client(transport=transport, timeout=self.config.timeout)
+            return client.post(url, content=body, headers=headers).status_code
+        with httpx.Client(timeout=self.config.timeout) as network:
+            return network.post(url, content=body, headers=headers).status_code
 
     # -- for tests ------------------------------------------------------------------
 
