@@ -16,11 +16,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from mockserver.catalog import Catalog
 from mockserver.check import report as reports
+from mockserver.check.receiver import WebhookReceiver
 from mockserver.check.results import CheckResult, Outcome, Report
 from mockserver.check.runner import Checker, Planned, Settings, Target, plan
 from mockserver.check.scenarios import Scenario, load_scenarios, select
 from mockserver.cli_auth import add_auth_options, key_from_env, scheme_of
 from mockserver.endpoints import EndpointId, request_path
+from mockserver.webhooks import FAL_JWKS_URL
 
 DEFAULT_MAX_REQUESTS = 40
 
@@ -121,6 +123,24 @@ def add_parser(commands: Any) -> None:
         metavar="N",
         help="scenarios run at once (default: %(default)s)",
     )
+    check.add_argument(
+        "--webhook-listen",
+        metavar="HOST:PORT",
+        help="run the webhook scenario: receive webhooks on HOST:PORT (off by default;"
+        " the server under check must be able to reach it, see --webhook-url)",
+    )
+    check.add_argument(
+        "--webhook-url",
+        metavar="URL",
+        help="the public URL the server should call for --webhook-listen (default:"
+        " http://HOST:PORT), e.g. a tunnel to it",
+    )
+    check.add_argument(
+        "--webhook-jwks-url",
+        default=FAL_JWKS_URL,
+        metavar="URL",
+        help="key set webhook signatures must verify with (default: fal's, %(default)s)",
+    )
     check.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     check.add_argument("--junit", type=Path, metavar="FILE", help="write the report as JUnit XML")
     check.add_argument("--markdown", type=Path, metavar="FILE", help="write the report as Markdown")
@@ -167,9 +187,14 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         request_timeout=args.request_timeout,
         poll_interval=args.poll_interval,
         max_requests=args.max_requests,
+        jwks_url=args.webhook_jwks_url,
     )
+    receiver = None
+    if args.webhook_listen:
+        host, port = _listen_address(args.webhook_listen)
+        receiver = WebhookReceiver(host, port, args.webhook_url or f"http://{host}:{port}")
     try:
-        result = asyncio.run(_check(target, settings, planned, console))
+        result = asyncio.run(_check(target, settings, planned, console, receiver))
     except KeyboardInterrupt:
         # Requests already queued keep running on the server (and may be billed).
         errors.print("mockserver check: interrupted; no report written", markup=False)
@@ -187,7 +212,11 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
 
 
 async def _check(
-    target: Target, settings: Settings, planned: list[Planned], console: Console
+    target: Target,
+    settings: Settings,
+    planned: list[Planned],
+    console: Console,
+    receiver: WebhookReceiver | None,
 ) -> Report:
     units = {item.label for item in planned}
     with Progress(
@@ -214,8 +243,26 @@ async def _check(
 
         limits = httpx.Limits(max_connections=settings.concurrency * 2)
         async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
-            checker = Checker(target, client, settings=settings, on_result=seen, on_unit=finished)
-            return await checker.run(planned)
+            checker = Checker(
+                target,
+                client,
+                settings=settings,
+                on_result=seen,
+                on_unit=finished,
+                receiver=receiver,
+            )
+            if receiver is None:
+                return await checker.run(planned)
+            await receiver.start()
+            try:
+                return await checker.run(planned)
+            finally:
+                await receiver.stop()
+
+
+def _listen_address(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host.strip("[]"), int(port)
 
 
 def _usage_problem(args: argparse.Namespace) -> str | None:
@@ -225,6 +272,12 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
     for name in ("timeout", "request_timeout", "poll_interval"):
         if getattr(args, name) <= 0:
             return f"--{name.replace('_', '-')} must be positive"
+    if args.webhook_listen:
+        host, _, port = args.webhook_listen.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            return f"--webhook-listen takes HOST:PORT, got {args.webhook_listen!r}"
+    elif args.webhook_url:
+        return "--webhook-url needs --webhook-listen (where the receiver runs)"
     if args.concurrency < 1 or args.max_requests < 0:
         return "--concurrency must be at least 1 and --max-requests at least 0"
     return None
@@ -258,6 +311,7 @@ def _step_lines(scenario: Scenario, endpoint_id: str, base: str) -> list[str]:
             auth = options.get("auth", "ok")
             note = "" if auth == "ok" else f" with {auth} auth"
             note += " (invalid input)" if options.get("invalid_fields") else ""
+            note += " ?fal_webhook=<receiver>" if options.get("webhook") else ""
             lines.append(f"POST {base}/{endpoint_id}{note}")
         elif step.kind == "wait":
             via = options.get("via", "poll")
@@ -278,6 +332,10 @@ def _step_lines(scenario: Scenario, endpoint_id: str, base: str) -> list[str]:
             lines.append("GET  status and result with the second key")
         elif step.kind == "compare":
             lines.append("GET  status once more, compared with the stream's last event")
+        elif step.kind == "webhook":
+            lines.append(
+                "wait for the webhook on --webhook-listen; verify it with --webhook-jwks-url"
+            )
         elif step.kind == "fidelity":
             lines.append("compare the result with the input (no request)")
     return lines

@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from jsonschema import Draft202012Validator
@@ -19,9 +19,12 @@ from PIL import Image, UnidentifiedImageError
 from mockserver.catalog import Model, preset_size
 from mockserver.check.http import Exchange, exchange
 from mockserver.check.pacing import Deadline, Pacer, RealPacer, within
+from mockserver.check.receiver import Delivery, WebhookReceiver
 from mockserver.check.results import CheckResult, Outcome, Report
 from mockserver.check.scenarios import Scenario, Step
+from mockserver.client.webhooks import WebhookVerificationError, verify_webhook
 from mockserver.endpoints import EndpointId, origin_of, request_path, rewrite_url
+from mockserver.webhooks import FAL_JWKS_URL
 
 AuthScheme = Literal["Key", "Bearer"]
 _ORDER = {"IN_QUEUE": 0, "IN_PROGRESS": 1, "COMPLETED": 2}
@@ -64,6 +67,7 @@ class Settings:
     request_timeout: float = 30.0
     poll_interval: float = 0.5
     max_requests: int | None = None
+    jwks_url: str = FAL_JWKS_URL
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,7 @@ class Checker:
         pacer: Pacer | None = None,
         on_result: Callable[[CheckResult], None] | None = None,
         on_unit: Callable[[Planned], None] | None = None,
+        receiver: WebhookReceiver | None = None,
     ) -> None:
         self.target = target
         self.client = client
@@ -128,6 +133,9 @@ class Checker:
         self.pacer: Pacer = pacer or RealPacer()
         self.on_result = on_result
         self.on_unit = on_unit
+        self.receiver = receiver
+        self._jwks: Exchange | None = None
+        self._jwks_lock = asyncio.Lock()
         self.report = Report(target.base_url, target.auth_scheme)
 
     async def run(self, planned: list[Planned]) -> Report:
@@ -144,6 +152,19 @@ class Checker:
         await asyncio.gather(*(one(item) for item in planned))
         self.report.seconds = time.perf_counter() - started
         return self.report
+
+    async def jwks(self) -> Exchange:
+        """The key set webhooks should verify with, fetched once per run."""
+        async with self._jwks_lock:
+            if self._jwks is None:
+                self._jwks = await exchange(
+                    self.client,
+                    self.pacer,
+                    self.settings.request_timeout,
+                    "GET",
+                    self.settings.jwks_url,
+                )
+            return self._jwks
 
     def add(self, result: CheckResult) -> None:
         """Record a result and tell the listener."""
@@ -166,6 +187,7 @@ class _Unit:
         self.app_id = EndpointId.parse(self.model.endpoint_id).app_id
         self.input: dict[str, Any] = self.scenario.input_for(self.model)
         self.job: _Job | None = None
+        self.hook = uuid.uuid4().hex  # this run's webhook path on the receiver
 
     # -- plumbing -----------------------------------------------------------
 
@@ -232,6 +254,11 @@ class _Unit:
         self.input = payload
         auth = options.get("auth", "ok")
         url = f"{self.target.base_url.rstrip('/')}/{self.model.endpoint_id}"
+        if options.get("webhook"):
+            receiver = self.checker.receiver
+            if receiver is None:
+                raise _Abort("needs a webhook receiver (--webhook-listen; off by default)")
+            url += "?" + urlencode({"fal_webhook": receiver.url_for(self.hook)})
         answer = await self.call("POST", url, auth=auth, body=payload, billable=step.billable)
         if auth != "ok":
             await self._judge_auth(auth, answer)
@@ -751,6 +778,71 @@ class _Unit:
             self.result("unknown-id-404", Outcome.FAIL, reason, *wrong)
         else:
             self.result("unknown-id-404", Outcome.PASS, "status, result and cancel: 404", *answers)
+
+    async def step_webhook(self, step: Step) -> None:
+        job = self.need_completed()
+        receiver = self.checker.receiver
+        if receiver is None:
+            raise _Abort("needs a webhook receiver (--webhook-listen; off by default)")
+        started = self.pacer.now()
+        while not receiver.arrived(self.hook):
+            if self.pacer.now() - started > self.settings.job_timeout:
+                reason = (
+                    f"no webhook reached {receiver.url_for(self.hook)} within"
+                    f" {self.settings.job_timeout:g} s of completion"
+                )
+                self.result("webhook-delivered", Outcome.FAIL, reason)
+                raise _Abort("no webhook arrived")
+            await self.pacer.sleep(self.settings.poll_interval)
+        deliveries = receiver.arrived(self.hook)
+        first = deliveries[0]
+        evidence = Exchange("POST", receiver.url_for(self.hook), None, None, first.body)
+        count = f"{len(deliveries)} delivery(ies)"
+        self.result("webhook-delivered", Outcome.PASS, count, evidence)
+        self._judge_webhook_body(job, first, evidence)
+        await self._judge_webhook_signature(first, evidence)
+
+    def _judge_webhook_body(self, job: _Job, delivery: Delivery, evidence: Exchange) -> None:
+        try:
+            body = json.loads(delivery.body)
+        except ValueError:
+            self.result("webhook-body", Outcome.FAIL, "the webhook body is not JSON", evidence)
+            return
+        problems = []
+        if not isinstance(body, dict):
+            problems.append("not a JSON object")
+            body = {}
+        if body.get("request_id") != job.request_id:
+            problems.append(f"request_id {body.get('request_id')!r}, not {job.request_id!r}")
+        if body.get("status") != "OK":
+            problems.append(f"status {body.get('status')!r}, not 'OK'")
+        if job.result is not None and body.get("payload") != job.result:
+            problems.append("payload is not the request's result")
+        if problems:
+            self.result("webhook-body", Outcome.FAIL, "; ".join(problems), evidence)
+        else:
+            reason = "request_id, status OK and the result as payload"
+            self.result("webhook-body", Outcome.PASS, reason, evidence)
+
+    async def _judge_webhook_signature(self, delivery: Delivery, evidence: Exchange) -> None:
+        if not any(name.startswith("x-fal-webhook-") for name in delivery.headers):
+            reason = "no X-Fal-Webhook-* headers: the webhook is not signed"
+            self.result("webhook-signature", Outcome.FAIL, reason, evidence)
+            return
+        keys = await self.checker.jwks()
+        jwks = keys.json_object()
+        if keys.status_code != 200 or jwks is None:
+            reason = f"the key set at {keys.url} answered {keys.describe()}"
+            self.result("webhook-signature", Outcome.FAIL, reason, keys)
+            return
+        try:
+            verify_webhook(delivery.headers, delivery.body, jwks)
+        except WebhookVerificationError as exc:
+            reason = f"does not verify with the keys at {keys.url}: {exc}"
+            self.result("webhook-signature", Outcome.FAIL, reason, evidence)
+            return
+        reason = f"ED25519 signature verified with the keys at {keys.url}"
+        self.result("webhook-signature", Outcome.PASS, reason, evidence)
 
     async def step_cross_key(self, step: Step) -> None:
         job = self.need_job()

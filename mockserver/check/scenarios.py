@@ -25,6 +25,7 @@ STEP_KINDS = (
     "unknown",
     "compare",
     "cross_key",
+    "webhook",
 )
 
 

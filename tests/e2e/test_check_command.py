@@ -142,3 +142,70 @@ def test_a_refused_connection_is_reported_not_raised() -> None:
     )
     assert done.returncode == 1
     assert "connection failed" in done.stdout and "Traceback" not in done.stdout + done.stderr
+
+
+# -- the optional webhook check ------------------------------------------------------------
+
+
+def _webhook_check(base: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    port = free_port()
+    return _check(
+        "--base-url",
+        base,
+        *FAST,
+        "--scenarios",
+        "webhook",
+        "--webhook-listen",
+        f"127.0.0.1:{port}",
+        *extra,
+    )
+
+
+def test_the_webhook_check_passes_against_the_mock(tmp_path: Path) -> None:
+    with running_server("--instant", *SERVE, env=SERVE_ENV) as base:
+        done = _webhook_check(
+            base,
+            "--webhook-jwks-url",
+            f"{base}/.well-known/jwks.json",
+            "--json",
+            str(tmp_path / "r.json"),
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((tmp_path / "r.json").read_text())["results"]
+    outcomes = {r["check"]: r["outcome"] for r in results}
+    assert outcomes["webhook-delivered"] == "pass"
+    assert outcomes["webhook-body"] == "pass"
+    assert outcomes["webhook-signature"] == "pass"
+
+
+def test_a_server_that_never_calls_back_fails_webhook_delivered() -> None:
+    # This mock may only call 10.0.0.0/8: the receiver on loopback never hears from it.
+    args = ("--instant", "--webhook-allow", "10.0.0.0/8", *SERVE)
+    with running_server(*args, env=SERVE_ENV) as base:
+        done = _webhook_check(base, "--timeout", "1")
+    assert done.returncode == 1
+    assert "FAIL webhook-delivered: no webhook reached" in done.stdout
+
+
+def test_a_signature_from_other_keys_fails_webhook_signature() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    from mockserver.webhooks import WebhookSigner
+    from tests.e2e.server import serving_app
+
+    other = WebhookSigner().jwks()
+    keys_app = Starlette(routes=[Route("/jwks.json", lambda r: JSONResponse(other))])
+    with serving_app(keys_app) as keys, running_server("--instant", *SERVE, env=SERVE_ENV) as base:
+        done = _webhook_check(base, "--webhook-jwks-url", f"{keys}/jwks.json")
+    assert done.returncode == 1
+    assert "FAIL webhook-signature: does not verify with the keys at" in done.stdout
+
+
+def test_without_a_receiver_the_webhook_check_is_skipped() -> None:
+    with running_server("--instant", *SERVE, env=SERVE_ENV) as base:
+        done = _check("--base-url", base, *FAST, "--scenarios", "webhook")
+    assert done.returncode == 0
+    assert "needs a webhook receiver (--webhook-listen; off by default)" in done.stdout
+    assert _check("--base-url", base, "--webhook-url", "http://x").returncode == 2

@@ -171,3 +171,29 @@ def test_live_switch_runs_the_same_tests_against_a_service(
         ["*fal_mock.advance needs the mock; this test runs against a live service*"]
     )
     assert "live-secret" not in result.stdout.str()
+
+
+def test_failure_message_of_assert_delivered(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_fails="""
+import fal_client
+
+def test_hook_is_off_the_allow_list(fal_mock):
+    handle = fal_client.submit(
+        "fal-ai/flux-1/dev", arguments={"prompt": "x"},
+        webhook_url="https://hooks.example.net/fal",
+    )
+    fal_mock.webhooks.deliver()
+    fal_mock.webhooks.assert_delivered(handle.request_id, status="OK")
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*AssertionError: no delivered webhook for request * with status OK.",
+            "*attempts:",
+            "*#1 https://hooks.example.net/fal -> not sent: the host is not on the webhook"
+            " allow-list*",
+        ]
+    )
