@@ -101,7 +101,12 @@ def plan(scenarios: list[Scenario], models: list[Model], max_requests: int | Non
 
 
 class _Abort(Exception):
-    """A step cannot go on (its prerequisite failed); later steps are skipped."""
+    """A step cannot go on; later steps are skipped. `ran`: the step itself ran
+    (and reported why it stops), else it is listed as not run too."""
+
+    def __init__(self, reason: str, *, ran: bool = False) -> None:
+        super().__init__(reason)
+        self.ran = ran
 
 
 @dataclass
@@ -242,8 +247,11 @@ class _Unit:
             try:
                 await getattr(self, f"step_{step.kind}")(step)
             except _Abort as exc:
-                for later in steps[index:]:
-                    self.result(later.kind, Outcome.SKIP, f"not run: {exc}")
+                # One finding, not one per step: the cause is what matters.
+                rest = steps[index + 1 :] if exc.ran else steps[index:]
+                if rest:
+                    names = ", ".join(step.kind for step in rest)
+                    self.result("not-run", Outcome.SKIP, f"{names} not run: {exc}")
                 return
 
     # -- submit ------------------------------------------------------------------
@@ -338,7 +346,7 @@ class _Unit:
         if answer.status_code != 200 or not isinstance(request_id, str):
             reason = f"expected 200 with a request_id, got {answer.describe()}"
             self.result("submit-accepted", Outcome.FAIL, reason, answer)
-            raise _Abort("the submit was not accepted")
+            raise _Abort("the submit was not accepted", ran=True)
         assert body is not None
         returned = {a: body.get(f"{a}_url") for a in ("response", "status", "cancel")}
         self.job = _Job(
@@ -412,7 +420,7 @@ class _Unit:
             if state not in _ORDER:
                 reason = f"status poll answered {answer.describe()} without a known status"
                 self.result("completes", Outcome.FAIL, reason, answer)
-                raise _Abort("status polling failed")
+                raise _Abort("status polling failed", ran=True)
             assert body is not None
             pending = state != "COMPLETED"
             saw_pending |= pending
@@ -448,7 +456,7 @@ class _Unit:
             if self.pacer.now() - started > self.settings.job_timeout:
                 reason = f"not COMPLETED after {self.settings.job_timeout:g} s ({state})"
                 self.result("completes", Outcome.FAIL, reason, answers[0], answer)
-                raise _Abort("the request did not complete in time")
+                raise _Abort("the request did not complete in time", ran=True)
             await self.pacer.sleep(self.settings.poll_interval)
         polls = f"{len(answers)} polls"
         self.result("completes", Outcome.PASS, f"COMPLETED after {polls}", answers[-1])
@@ -492,7 +500,7 @@ class _Unit:
                 self.result("stream-closes", Outcome.FAIL, reason, record)
                 job.completed = True
                 job.final_status = events[-1]
-                raise _Abort("the stream never closed") from None
+                raise _Abort("the stream never closed", ran=True) from None
             problems.append(f"no COMPLETED event within {self.settings.job_timeout:g} s")
         except httpx.HTTPError as exc:
             record.error = f"transport error: {type(exc).__name__}: {exc}"
@@ -506,7 +514,7 @@ class _Unit:
         if problems or not events or events[-1].get("status") != "COMPLETED":
             reason = "; ".join(problems) or "the stream ended before COMPLETED"
             self.result("stream-events", Outcome.FAIL, reason, record)
-            raise _Abort("the stream did not report completion")
+            raise _Abort("the stream did not report completion", ran=True)
         job.completed = True
         job.final_status = events[-1]
         self.result("stream-events", Outcome.PASS, f"{len(events)} events, last COMPLETED", record)
@@ -567,7 +575,7 @@ class _Unit:
         if answer.status_code != 200 or body is None:
             reason = f"expected 200 with a JSON object, got {answer.describe()}"
             self.result("result", Outcome.FAIL, reason, answer)
-            raise _Abort("no result")
+            raise _Abort("no result", ran=True)
         job.result = body
         header = answer.header("x-fal-request-id")
         if header not in (None, job.request_id):
@@ -792,7 +800,7 @@ class _Unit:
                     f" {self.settings.job_timeout:g} s of completion"
                 )
                 self.result("webhook-delivered", Outcome.FAIL, reason)
-                raise _Abort("no webhook arrived")
+                raise _Abort("no webhook arrived", ran=True)
             await self.pacer.sleep(self.settings.poll_interval)
         deliveries = receiver.arrived(self.hook)
         first = deliveries[0]
