@@ -12,7 +12,7 @@ import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
 import fastjsonschema
@@ -77,6 +77,19 @@ class Model:
             return []
         issues = [_issue(error) for error in self._validator.iter_errors(data)]
         return sorted(issues, key=lambda issue: [str(part) for part in issue.loc])
+
+    def recorded_example(self, data: dict[str, Any]) -> int | None:
+        """The index of a recorded example (one with `media`) whose input, with
+        defaults, equals `data`: such a request replays that exact answer."""
+        for index, example in enumerate(self.examples):
+            if "media" in example and self.with_defaults(example["input"]) == data:
+                return index
+        return None
+
+    def recorded_media(self, index: int) -> dict[str, Path]:
+        """Media URL in the recorded output -> the stored file."""
+        example = self.examples[index]
+        return {url: self.source.parent / path for url, path in example.get("media", {}).items()}
 
     def with_defaults(self, data: dict[str, Any]) -> dict[str, Any]:
         """`data` with the schema's top-level defaults filled in."""
@@ -238,6 +251,7 @@ def load_contract(path: Path) -> Model:
     for i, example in enumerate(data["examples"]):
         _check(input_validator, example["input"], path, f"examples[{i}].input")
         _check(output_validator, example["output"], path, f"examples[{i}].output")
+        _check_media(example.get("media", {}), path, i)
     output = data["output"]
     size = data.get("default_size") or _example_size(data["examples"][0]["output"], output, path)
     timing = data.get("timing", {})
@@ -261,6 +275,19 @@ def load_contract(path: Path) -> Model:
         _validator=input_validator,
         _accepts=_compiled_acceptor(input_schema),
     )
+
+
+def _check_media(media: dict[str, str], path: Path, index: int) -> None:
+    """Recorded media files must exist next to the contract, inside its directory."""
+    for url, relative in media.items():
+        where = f"{path}: examples[{index}].media[{url!r}]"
+        candidate = PurePosixPath(relative)
+        if candidate.is_absolute() or ".." in candidate.parts:
+            raise ContractError(
+                f"{where}: {relative!r} must be a path inside the contract's directory"
+            )
+        if not (path.parent / relative).is_file():
+            raise ContractError(f"{where}: file {relative!r} does not exist next to the contract")
 
 
 def inline_refs(schema: Any, definitions: dict[str, Any] | None = None) -> Any:

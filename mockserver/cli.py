@@ -20,6 +20,7 @@ from mockserver.clock import Clock, ManualClock, RealClock
 from mockserver.mock import FalMock, MockConfig
 from mockserver.profiles import PROFILES, get_profile
 from mockserver.queue import Retention
+from mockserver.recording import command as record_command
 from mockserver.webhooks import DEFAULT_ALLOW, WebhookConfig
 
 EPILOG = """\
@@ -31,6 +32,7 @@ examples:
   mockserver contracts validate ./my-contracts
   FAL_KEY=k mockserver run fal-ai/flux-1/schnell --input '{"prompt": "a fox"}' --save out/
   FAL_KEY=k mockserver check --base-url https://proxy.example --auth-scheme bearer --dry-run
+  mockserver record --upstream https://proxy.example --out my-contracts
 """
 
 
@@ -177,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     run_command.add_parser(commands)
     check_command.add_parser(commands)
+    record_command.add_parser(commands)
 
     contracts = commands.add_parser("contracts", help="inspect contract directories")
     contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)
@@ -303,6 +306,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_command.run(args, console, errors)
         if args.command == "check":
             return check_command.run(args, console, errors)
+        if args.command == "record":
+            return record_command.run(args, console, errors)
         if args.contracts_command == "validate":
             return _validate(args.directories, console)
         return _list(args.directories, console)

@@ -10,6 +10,7 @@ import hashlib
 import io
 from dataclasses import dataclass
 from functools import cache, lru_cache
+from pathlib import Path
 from typing import Literal
 
 from PIL import Image
@@ -33,21 +34,27 @@ VIDEO_FILE = "sample-video.mp4"
 class MediaSpec:
     """Everything that determines one media file's bytes."""
 
-    kind: Literal["image", "video"]
+    kind: Literal["image", "video", "file"]
     width: int
     height: int
     fmt: str
     seed: int
     index: int
+    path: str = ""  # kind "file": recorded bytes on disk
+    mime: str = ""  # kind "file": the recorded content type
 
     @property
     def content_type(self) -> str:
         """The file's MIME type."""
+        if self.kind == "file":
+            return self.mime or "application/octet-stream"
         return CONTENT_TYPES.get(self.fmt, "application/octet-stream")
 
     @property
     def file_name(self) -> str:
         """A file name with the right extension."""
+        if self.kind == "file":
+            return Path(self.path).name
         if self.kind == "video":
             return "output.mp4"
         return f"image_{self.index}.{_EXTENSIONS.get(self.fmt, self.fmt)}"
@@ -57,7 +64,14 @@ def render(spec: MediaSpec) -> bytes:
     """The bytes of the file `spec` describes."""
     if spec.kind == "video":
         return _video_bytes()
+    if spec.kind == "file":
+        return _recorded_bytes(spec.path)
     return _render_image(spec)
+
+
+@lru_cache(maxsize=32)
+def _recorded_bytes(path: str) -> bytes:
+    return Path(path).read_bytes()
 
 
 @lru_cache(maxsize=64)

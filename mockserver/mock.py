@@ -8,6 +8,7 @@ process, tests call the same methods directly.
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 import secrets
@@ -132,6 +133,7 @@ class _JobExtras:
     seed: int
     headers: dict[str, str]
     webhook: str | None
+    recorded: int | None = None  # index of the recorded example this input replays
 
 
 class FalMock:
@@ -235,7 +237,13 @@ class FalMock:
         queue_s, run_s = self._durations(model, outcome)
         seed = data["seed"] if isinstance(data.get("seed"), int) else random_seed(self._rng)
         # fal.run (sync) answers directly: there is no webhook to call.
-        extras = _JobExtras(sys.intern(base_url), seed, fal_headers, None if sync else webhook)
+        extras = _JobExtras(
+            sys.intern(base_url),
+            seed,
+            fal_headers,
+            None if sync else webhook,
+            model.recorded_example(data),
+        )
         with self._lock:
             try:
                 job, position = self.engine.submit(
@@ -444,6 +452,8 @@ class FalMock:
         if model is None or extras is None or not isinstance(job.payload, dict):
             job.result = b"{}"
             return 2
+        if extras.recorded is not None:
+            return self._replay(job, model, extras)
         specs = model.media_specs(job.payload, extras.seed)
         urls = []
         for spec in specs:
@@ -455,6 +465,34 @@ class FalMock:
             urls.append(f"{extras.base_url.rstrip('/')}/files/{bucket}/{token}.{ext}")
         sizes = [media_size(spec) if spec.kind == "video" else 0 for spec in specs]
         output = model.build_output(job.payload, extras.seed, urls, specs, job.run_seconds, sizes)
+        job.result = json.dumps(output, separators=(",", ":")).encode()
+        return len(job.result)
+
+    def _replay(self, job: Job, model: Model, extras: _JobExtras) -> int:
+        """The recorded answer for a recorded input: its output, its media bytes
+        (served from this mock, under fresh URLs)."""
+        assert extras.recorded is not None
+        files = model.recorded_media(extras.recorded)
+        output = copy.deepcopy(model.examples[extras.recorded]["output"])
+        for index, item in enumerate(_media_objects(output)):
+            stored = files.get(item["url"])
+            if stored is None:
+                continue  # a URL that was not recorded stays as it was
+            token = secrets.token_urlsafe(15)
+            spec = MediaSpec(
+                kind="file",
+                width=0,
+                height=0,
+                fmt="",
+                seed=extras.seed,
+                index=index,
+                path=str(stored),
+                mime=str(item.get("content_type") or ""),
+            )
+            self._media[token] = spec
+            job.media.append(token)
+            suffix = Path(spec.file_name).suffix
+            item["url"] = f"{extras.base_url.rstrip('/')}/files/recorded/{token}{suffix}"
         job.result = json.dumps(output, separators=(",", ":")).encode()
         return len(job.result)
 
@@ -567,3 +605,17 @@ def _timeout(value: str | None) -> float | None:
 def _is_http_url(value: str) -> bool:
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc) and len(value) <= 2048
+
+
+def _media_objects(value: Any) -> list[dict[str, Any]]:
+    """Every media object (a dict with a string `url` and a `content_type`) in an output."""
+    found: list[dict[str, Any]] = []
+    if isinstance(value, dict):
+        if isinstance(value.get("url"), str) and "content_type" in value:
+            return [value]
+        for item in value.values():
+            found += _media_objects(item)
+    elif isinstance(value, list):
+        for item in value:
+            found += _media_objects(item)
+    return found

@@ -97,3 +97,21 @@ def test_check_example(tmp_path: Path) -> None:
     assert "CONFORMS" in output and "0 fail" in output
     assert "**url-origin**: returned URLs are on https://queue.fal.run" in report
     assert "key-one" not in output + report and "key-two" not in output + report
+
+
+def test_record_example(tmp_path: Path) -> None:
+    from mockserver import FalMock, ManualClock, MockConfig
+    from tests.e2e.server import free_port
+
+    with running_server("--instant") as base:
+        port = str(free_port())
+        block = readme_block("record").replace("8001", port)
+        bin_dir = Path(sys.executable).parent
+        output = run_shell(f'export PATH="{bin_dir}:$PATH"\n{block}', base, tmp_path)
+    assert "1 contract file(s) checked, 0 problem(s)" in output
+    out = tmp_path / "my-contracts"
+    recorded = out / "models/fal-ai/flux-1/schnell.yaml"
+    assert recorded.is_file() and list((out / "models/fal-ai/flux-1/schnell.media").iterdir())
+    mock = FalMock(MockConfig(contracts=(out,), instant=True), clock=ManualClock())
+    model = mock.catalog.get("fal-ai/flux-1/schnell")
+    assert model is not None and model.examples[-1]["input"] == {"prompt": "a fox", "seed": 42}

@@ -1,0 +1,14 @@
+"""Recording: a reverse proxy that turns a real intermediary's answers into contracts.
+
+`mockserver record --upstream URL --out DIR` forwards every exchange of the
+queue flow, answers the client with what the upstream said, and writes what it
+saw (inputs, outputs, media bytes, timing, protocol traits) into DIR in the
+contracts format, scrubbed of secrets, so `mockserver serve --contracts DIR`
+replays it offline.
+"""
+
+from mockserver.recording.proxy import Recorder, create_recorder_app
+from mockserver.recording.scrub import LeakError, Scrubber
+from mockserver.recording.store import RecordingStore
+
+__all__ = ["LeakError", "Recorder", "RecordingStore", "Scrubber", "create_recorder_app"]

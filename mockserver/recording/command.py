@@ -1,0 +1,122 @@
+"""`mockserver record`: run the recording proxy in front of an upstream."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from rich.console import Console
+
+from mockserver.recording.proxy import Recorder, create_recorder_app
+from mockserver.recording.scrub import Scrubber
+from mockserver.recording.store import RecordingStore
+
+EPILOG = """\
+examples:
+  mockserver record --upstream https://proxy.example --out my-contracts
+  FAL_KEY=k mockserver run fal-ai/flux-1/schnell --base-url http://127.0.0.1:8001 \\
+      --auth-scheme bearer --input '{"prompt": "a fox"}'
+  mockserver serve --contracts my-contracts --profile intermediary
+"""
+
+
+def add_parser(commands: Any) -> None:
+    """Register the `record` command."""
+    record = commands.add_parser(
+        "record",
+        help="record an upstream's answers into a contracts directory (a reverse proxy)",
+        description="Listen on HOST:PORT and forward every request to --upstream. Point your"
+        " client at this proxy as if it were the upstream: each request that completes is"
+        " written to --out in the contracts format (input, output, media files, timing,"
+        " auth scheme, URL style, status codes), scrubbed of keys, tokens and cookies, merged"
+        " with what is already there. Failed or cancelled requests are passed through and not"
+        " recorded. Replay with `mockserver serve --contracts DIR`.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    record.add_argument("--upstream", required=True, metavar="URL", help="the service to record")
+    record.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="contracts directory to write"
+    )
+    record.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+    )
+    record.add_argument("--port", type=int, default=8001, help="port (default: %(default)s)")
+    record.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="this proxy's URL as clients reach it (default: each request's own origin)",
+    )
+    record.add_argument(
+        "--key-env",
+        metavar="NAME",
+        help="variable holding the upstream key: scrubbed even before a client sends it"
+        " (keys in Authorization headers are learnt and scrubbed anyway)",
+    )
+    record.add_argument(
+        "--scrub-field",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also mask this field (any depth) and query parameter (repeatable)",
+    )
+    record.add_argument(
+        "--scrub-pattern",
+        action="append",
+        default=[],
+        metavar="REGEX",
+        help="also mask every match of this regular expression (repeatable)",
+    )
+    record.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="upstream answer timeout; past it the client gets 504 (default: %(default)s)",
+    )
+    record.add_argument(
+        "--log-level",
+        default="info",
+        choices=["critical", "error", "warning", "info", "debug"],
+        help="uvicorn log level (default: %(default)s)",
+    )
+
+
+def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
+    """Execute `mockserver record`; returns the exit code."""
+    import uvicorn
+
+    parts = urlsplit(args.upstream)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"--upstream must be an http(s) URL, got {args.upstream!r}")
+    if args.timeout <= 0:
+        raise ValueError("--timeout must be positive")
+    scrubber = Scrubber.build(args.scrub_field, args.scrub_pattern)
+    if args.key_env:
+        key = os.environ.get(args.key_env, "")
+        if not key:
+            raise ValueError(f"--key-env {args.key_env}: the variable is unset or empty")
+        scrubber.secrets.add(key)
+    args.out.mkdir(parents=True, exist_ok=True)
+    store = RecordingStore(args.out, scrubber, args.upstream)
+    recorder = Recorder(args.upstream, store, public_url=args.public_url, timeout=args.timeout)
+    base = args.public_url or f"http://{args.host}:{args.port}"
+    console.print(
+        f"[bold]recording[/bold] {scrubber.url(args.upstream)} into {args.out}\n"
+        f"  point clients at {base} · progress at {base}/_record/status · Ctrl-C to stop",
+        highlight=False,
+    )
+    uvicorn.run(
+        create_recorder_app(recorder),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+    )
+    written = sorted({str(p) for p in store.written})
+    console.print(f"{len(written)} contract file(s) written: {', '.join(written) or 'none'}")
+    for problem in recorder.state.errors:
+        errors.print(f"not recorded: {problem}", markup=False, highlight=False)
+    return 0

@@ -1,0 +1,220 @@
+"""Writing recordings in the contracts format, merging with what is already there."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import yaml
+
+from mockserver.catalog import Catalog, ContractError, load_contract
+from mockserver.endpoints import EndpointId
+from mockserver.recording.scrub import Scrubber
+
+_EXTENSIONS = {
+    "image/png": ".png",
+    "image/jpeg": ".jpeg",
+    "image/webp": ".webp",
+    "video/mp4": ".mp4",
+    "audio/mpeg": ".mp3",
+    "audio/wav": ".wav",
+}
+
+
+@dataclass
+class Traits:
+    """Protocol traits observed for one endpoint."""
+
+    upstream: str
+    auth_scheme: str | None = None
+    url_style: str | None = None
+    status_codes: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The contract's `recorded` section."""
+        data: dict[str, Any] = {"upstream": self.upstream}
+        if self.auth_scheme:
+            data["auth_scheme"] = self.auth_scheme
+        if self.url_style:
+            data["url_style"] = self.url_style
+        data["status_codes"] = dict(sorted(self.status_codes.items()))
+        data["recorded_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return data
+
+
+@dataclass
+class RecordedExample:
+    """One completed request: its input, its output, the media files saved for it."""
+
+    endpoint_id: str
+    input: dict[str, Any]
+    output: dict[str, Any]
+    media: dict[str, Path]  # media URL in output -> downloaded file (a temporary path)
+    queue_seconds: float
+    run_seconds: float
+
+
+def contract_path(root: Path, endpoint_id: str) -> Path:
+    """Where an endpoint's contract goes: `<root>/models/<owner>/<alias>/<path>.yaml`."""
+    parts = PurePosixPath(str(EndpointId.parse(endpoint_id)))
+    return root / "models" / Path(*parts.parts[:-1]) / f"{parts.name}.yaml"
+
+
+class RecordingStore:
+    """The output directory of a recording; thread-safe, writes atomically."""
+
+    def __init__(self, root: Path, scrubber: Scrubber, upstream: str) -> None:
+        self.root = root
+        self.scrubber = scrubber
+        self.upstream = upstream
+        self.traits: dict[str, Traits] = {}
+        self._lock = threading.Lock()
+        self._builtin = Catalog.load()
+        self.written: list[Path] = []
+
+    def trait(self, endpoint_id: str) -> Traits:
+        """The traits being observed for an endpoint."""
+        with self._lock:
+            return self.traits.setdefault(endpoint_id, Traits(self.scrubber.url(self.upstream)))
+
+    def add(self, example: RecordedExample) -> Path:
+        """Merge one example into its endpoint's contract and write it.
+
+        Raises `LeakError` (nothing written) when a secret would reach the disk.
+        """
+        with self._lock:
+            return self._add(example)
+
+    def _add(self, example: RecordedExample) -> Path:
+        path = contract_path(self.root, example.endpoint_id)
+        contract = self._existing(path) or self._new_contract(example)
+        media_dir = path.parent / f"{path.stem}.media"
+        stored: dict[str, str] = {}
+        staged: list[tuple[Path, Path]] = []
+        for url, temporary in example.media.items():
+            digest = _sha256_file(temporary)
+            suffix = temporary.suffix or ".bin"
+            target = media_dir / f"{digest[:20]}{suffix}"
+            stored[self.scrubber.data(url)] = f"{path.stem}.media/{target.name}"
+            staged.append((temporary, target))
+        entry = {
+            "input": self.scrubber.data(example.input),
+            "output": self.scrubber.data(example.output),
+        }
+        if stored:
+            entry["media"] = stored
+        examples = [e for e in contract["examples"] if e.get("input") != entry["input"]]
+        examples.append(entry)
+        contract["examples"] = examples
+        contract["timing"] = {
+            "queue_seconds": round(max(example.queue_seconds, 0.0), 3),
+            "run_seconds": round(max(example.run_seconds, 0.0), 3),
+        }
+        contract["recorded"] = self.traits.setdefault(
+            example.endpoint_id, Traits(self.scrubber.url(self.upstream))
+        ).to_json()
+        text = (
+            "# Recorded by `mockserver record`; replay with `mockserver serve --contracts DIR`.\n"
+        )
+        text += yaml.safe_dump(contract, sort_keys=False, allow_unicode=True, width=100)
+        self.scrubber.ensure_clean(text, str(path))
+        for temporary, target in staged:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temporary, target)
+        _write_checked(path, text)
+        self.written.append(path)
+        return path
+
+    def _existing(self, path: Path) -> dict[str, Any] | None:
+        if not path.is_file():
+            return None
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else None
+
+    def _new_contract(self, example: RecordedExample) -> dict[str, Any]:
+        """A contract for an endpoint seen for the first time: the shipped schemas
+        when the endpoint is a known one, else permissive schemas."""
+        known = self._builtin.get(example.endpoint_id)
+        kind = "video" if "video" in example.output and "images" not in example.output else "images"
+        size_from = "none"
+        if "image_size" in example.input:
+            size_from = "image_size"
+        elif "aspect_ratio" in example.input:
+            size_from = "aspect_ratio"
+        contract: dict[str, Any] = {
+            "endpoint_id": example.endpoint_id,
+            "title": known.title if known else f"{example.endpoint_id} (recorded)",
+            "output": known.output if known else kind,
+            "size_from": known.size_from if known else size_from,
+        }
+        if known is None and kind == "images":
+            contract["default_size"] = _first_size(example.output)
+        contract["input_schema"] = (
+            copy.deepcopy(known.input_schema) if known else {"type": "object"}
+        )
+        contract["output_schema"] = (
+            copy.deepcopy(known.output_schema) if known else {"type": "object"}
+        )
+        contract["examples"] = []
+        return contract
+
+
+def _first_size(output: dict[str, Any]) -> list[int]:
+    for image in output.get("images") or []:
+        if isinstance(image, dict) and isinstance(image.get("width"), int):
+            return [image["width"], image.get("height") or image["width"]]
+    return [1024, 1024]
+
+
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _write_checked(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically, and only if it loads as a contract
+    (a recording must never leave a contracts directory the server refuses)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".yaml.tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    try:
+        load_contract(Path(temporary))
+    except ContractError as exc:
+        os.unlink(temporary)
+        raise ContractError(f"{path}: not written, it would not load: {exc}") from exc
+    os.replace(temporary, path)
+
+
+def extension_for(content_type: str | None, url: str) -> str:
+    """A file extension for a media download."""
+    if content_type:
+        known = _EXTENSIONS.get(content_type.split(";")[0].strip().lower())
+        if known:
+            return known
+    suffix = PurePosixPath(url.split("?", 1)[0]).suffix
+    return suffix if 1 < len(suffix) <= 6 and suffix[1:].isalnum() else ".bin"
+
+
+def iter_media(output: Any) -> Iterator[dict[str, Any]]:
+    """Media objects (a dict with a string `url` and a `content_type`) in an output."""
+    if isinstance(output, dict):
+        if isinstance(output.get("url"), str) and "content_type" in output:
+            yield output
+            return
+        for value in output.values():
+            yield from iter_media(value)
+    elif isinstance(output, list):
+        for item in output:
+            yield from iter_media(item)
