@@ -17,6 +17,7 @@ from mockserver.catalog import Catalog, ContractError, contract_files, load_cont
 from mockserver.check import command as check_command
 from mockserver.check.scenarios import ScenarioError
 from mockserver.clock import Clock, ManualClock, RealClock
+from mockserver.contracts import load_data_file
 from mockserver.mock import FalMock, MockConfig
 from mockserver.profiles import PROFILES, get_profile
 from mockserver.queue import Retention
@@ -62,9 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--profile",
         choices=sorted(PROFILES),
-        default="official",
+        default=None,
         help="official: 'Key' auth and URLs on this server; intermediary: 'Bearer' auth and"
-        " request URLs on https://queue.fal.run (default: %(default)s)",
+        " request URLs on https://queue.fal.run (default: what --contracts recordings"
+        " observed, else official)",
     )
     serve.add_argument(
         "--public-url",
@@ -192,6 +194,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def recorded_profile(directories: Sequence[Path]) -> str | None:
+    """The profile recordings in `directories` agree on (`mockserver record` notes the
+    auth scheme and URL style it saw), or None when there are none or they disagree."""
+    seen = set()
+    for directory in directories:
+        for path in contract_files(directory):
+            try:
+                traits = load_data_file(path).get("recorded") or {}
+            except (ValueError, AttributeError):
+                continue  # a malformed file is reported when the catalog loads it
+            if traits.get("auth_scheme") == "Bearer" or traits.get("url_style") == "queue.fal.run":
+                seen.add("intermediary")
+            elif traits.get("auth_scheme") == "Key":
+                seen.add("official")
+    return seen.pop() if len(seen) == 1 else None
+
+
 def config_from_args(args: argparse.Namespace) -> MockConfig:
     """A `MockConfig` from parsed `serve` arguments; ValueError for bad combinations."""
     keys = None
@@ -209,7 +228,7 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         if value is not None and value < 0:
             raise ValueError(f"--{name.replace('_', '-')} must not be negative")
     return MockConfig(
-        profile=get_profile(args.profile),
+        profile=get_profile(args.profile or recorded_profile(args.contracts) or "official"),
         keys=keys,
         public_url=args.public_url,
         contracts=tuple(args.contracts),

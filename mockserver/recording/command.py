@@ -46,6 +46,13 @@ def add_parser(commands: Any) -> None:
     )
     record.add_argument("--port", type=int, default=8001, help="port (default: %(default)s)")
     record.add_argument(
+        "--auth-scheme",
+        choices=["key", "bearer"],
+        help="the scheme the upstream takes: clients' Authorization headers are sent on with it"
+        " (so fal-client, which says 'Key', can record an intermediary that wants 'Bearer');"
+        " default: as the client sent it",
+    )
+    record.add_argument(
         "--public-url",
         metavar="URL",
         help="this proxy's URL as clients reach it (default: each request's own origin)",
@@ -102,7 +109,10 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         scrubber.secrets.add(key)
     args.out.mkdir(parents=True, exist_ok=True)
     store = RecordingStore(args.out, scrubber, args.upstream)
-    recorder = Recorder(args.upstream, store, public_url=args.public_url, timeout=args.timeout)
+    scheme = {"key": "Key", "bearer": "Bearer"}.get(args.auth_scheme or "")
+    recorder = Recorder(
+        args.upstream, store, public_url=args.public_url, timeout=args.timeout, auth_scheme=scheme
+    )
     base = args.public_url or f"http://{args.host}:{args.port}"
     console.print(
         f"[bold]recording[/bold] {scrubber.url(args.upstream)} into {args.out}\n"

@@ -80,12 +80,14 @@ class Recorder:
         public_url: str | None = None,
         timeout: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        auth_scheme: str | None = None,
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.store = store
         self.scrubber: Scrubber = store.scrubber
         self.public_url = public_url.rstrip("/") if public_url else None
         self.timeout = timeout
+        self.auth_scheme = auth_scheme  # None: send Authorization on as the client wrote it
         self._transport = transport
         self.state = RecorderState()
         self._client: httpx.AsyncClient | None = None
@@ -116,6 +118,11 @@ class Recorder:
         target = self.upstream + path + (f"?{query}" if query else "")
         self.scrubber.learn(request.headers.get("authorization"))
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
+        authorization = headers.pop("authorization", None)
+        if authorization:
+            if self.auth_scheme and " " in authorization.strip():
+                authorization = f"{self.auth_scheme} {authorization.strip().split(' ', 1)[1]}"
+            headers["authorization"] = authorization
         body = await request.body()
         if len(body) > _MAX_BODY:
             return JSONResponse({"detail": "Request body too large to record"}, status_code=413)
@@ -235,7 +242,7 @@ class Recorder:
             return
         self.state.jobs[request_id] = _Job(endpoint, payload, time.monotonic())
         traits = self.store.trait(endpoint)
-        scheme = request.headers.get("authorization", "").split(" ", 1)[0]
+        scheme = self.auth_scheme or request.headers.get("authorization", "").split(" ", 1)[0]
         traits.auth_scheme = scheme if scheme in ("Key", "Bearer") else traits.auth_scheme
         url = answer.get("response_url") or answer.get("status_url")
         if isinstance(url, str):

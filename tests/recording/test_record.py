@@ -16,7 +16,7 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from mockserver import FalMock, ManualClock, MockConfig, create_app
-from mockserver.cli import main
+from mockserver.cli import build_parser, config_from_args, main
 from mockserver.client import ClientSettings, FalClient
 from mockserver.client.protocol import AuthScheme
 from mockserver.profiles import get_profile
@@ -45,11 +45,15 @@ class Session:
 
 @contextlib.contextmanager
 def recording(
-    out: Path, *server_args: str, scrubber: Scrubber | None = None, timeout: float = 30.0
+    out: Path,
+    *server_args: str,
+    scrubber: Scrubber | None = None,
+    timeout: float = 30.0,
+    auth_scheme: str | None = None,
 ) -> Iterator[Session]:
     with running_server("--instant", *server_args) as upstream:
         store = RecordingStore(out, scrubber or Scrubber.build(), upstream)
-        recorder = Recorder(upstream, store, timeout=timeout)
+        recorder = Recorder(upstream, store, timeout=timeout, auth_scheme=auth_scheme)
         with serving_app(create_recorder_app(recorder)) as proxy:
             yield Session(upstream, proxy, out, recorder)
 
@@ -91,6 +95,9 @@ def test_record_then_replay_offline(profile: str, tmp_path: Path) -> None:
     # Nothing of the key anywhere on disk.
     assert all(KEY.encode() not in data for data in session.files().values())
     assert main(["contracts", "validate", str(tmp_path)]) == 0
+    # `serve --contracts` takes the profile the recording saw.
+    serve_args = build_parser().parse_args(["serve", "--contracts", str(tmp_path)])
+    assert config_from_args(serve_args).profile.name == profile
 
     # Replay: the same input answers the recorded output and the recorded bytes.
     with _replay(tmp_path) as replay:
@@ -215,3 +222,18 @@ def test_secrets_are_scrubbed_before_anything_is_written(tmp_path: Path) -> None
     assert example["input"]["image_url"] == (
         "https://cdn.example/in.png?token=***&X-Amz-Signature=***&w=2"
     )
+
+
+def test_the_recorder_can_change_the_auth_scheme(tmp_path: Path) -> None:
+    # fal-client always says "Key"; an intermediary wants "Bearer".
+    args = ("--profile", "intermediary")
+    with (
+        recording(tmp_path, *args, auth_scheme="Bearer") as session,
+        session.client(
+            "official"  # sends "Key ..."
+        ) as fal,
+    ):
+        fal.subscribe("fal-ai/flux-1/schnell", {"prompt": "scheme", "seed": 1})
+    contract = yaml.safe_load((tmp_path / "models/fal-ai/flux-1/schnell.yaml").read_text())
+    assert contract["recorded"]["auth_scheme"] == "Bearer"
+    assert contract["examples"][0]["input"]["prompt"] == "scheme"
