@@ -27,6 +27,7 @@ from mockserver.endpoints import EndpointId, request_path
 from mockserver.faults import Fault, FaultPlan
 from mockserver.media import MediaSpec, media_size, render
 from mockserver.outcomes import Outcome
+from mockserver.outputs import media_objects
 from mockserver.profiles import OFFICIAL, Profile
 from mockserver.queue import Job, Priority, QueueEngine, QueueFull, Retention, State
 from mockserver.redact import fingerprint
@@ -474,7 +475,7 @@ class FalMock:
         assert extras.recorded is not None
         files = model.recorded_media(extras.recorded)
         output = copy.deepcopy(model.examples[extras.recorded]["output"])
-        for index, item in enumerate(_media_objects(output)):
+        for index, item in enumerate(media_objects(output)):
             stored = files.get(item["url"])
             if stored is None:
                 continue  # a URL that was not recorded stays as it was
@@ -605,17 +606,3 @@ def _timeout(value: str | None) -> float | None:
 def _is_http_url(value: str) -> bool:
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc) and len(value) <= 2048
-
-
-def _media_objects(value: Any) -> list[dict[str, Any]]:
-    """Every media object (a dict with a string `url` and a `content_type`) in an output."""
-    found: list[dict[str, Any]] = []
-    if isinstance(value, dict):
-        if isinstance(value.get("url"), str) and "content_type" in value:
-            return [value]
-        for item in value.values():
-            found += _media_objects(item)
-    elif isinstance(value, list):
-        for item in value:
-            found += _media_objects(item)
-    return found

@@ -7,7 +7,7 @@ import io
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlencode, urlsplit
@@ -24,6 +24,7 @@ from mockserver.check.results import CheckResult, Outcome, Report
 from mockserver.check.scenarios import Scenario, Step
 from mockserver.client.webhooks import WebhookVerificationError, verify_webhook
 from mockserver.endpoints import EndpointId, origin_of, request_path, rewrite_url
+from mockserver.outputs import media_objects
 from mockserver.webhooks import FAL_JWKS_URL
 
 AuthScheme = Literal["Key", "Bearer"]
@@ -676,7 +677,7 @@ class _Unit:
         job = self.need_completed()
         if job.result is None:
             raise _Abort("no result with media")
-        files = list(_media(job.result))
+        files = list(media_objects(job.result))
         if not files:
             self.result("media-download", Outcome.FAIL, "the result names no media files")
             return
@@ -868,19 +869,6 @@ class _Unit:
         else:
             reason = "a second key gets 404 for the first key's request"
             self.result("cross-key-404", Outcome.PASS, reason, *answers)
-
-
-def _media(result: Any) -> Iterator[dict[str, Any]]:
-    """Every media object (a dict with `url` and `content_type`) in a result."""
-    if isinstance(result, dict):
-        if isinstance(result.get("url"), str) and "content_type" in result:
-            yield result
-            return
-        for value in result.values():
-            yield from _media(value)
-    elif isinstance(result, list):
-        for item in result:
-            yield from _media(item)
 
 
 def _short_json(data: Any) -> bytes:

@@ -23,6 +23,7 @@ from mockserver.client.errors import (
 )
 from mockserver.client.types import Completed, InProgress, Queued, QueueHandle, Status
 from mockserver.endpoints import Action, EndpointId, InvalidEndpointId, request_path, rewrite_url
+from mockserver.outputs import media_objects
 
 AuthScheme = Literal["Key", "Bearer"]
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -259,16 +260,9 @@ def should_retry_transport(exc: httpx.RequestError, idempotent: bool) -> bool:
 def media_files(result: Any) -> Iterator[tuple[str, str | None]]:
     """(url, file name) of every media file in a result: any object with a `url`
     and a `content_type` (images, video, audio, files)."""
-    if isinstance(result, dict):
-        url = result.get("url")
-        if isinstance(url, str) and "content_type" in result:
-            name = result.get("file_name")
-            yield url, name if isinstance(name, str) else None
-        for value in result.values():
-            yield from media_files(value)
-    elif isinstance(result, list):
-        for item in result:
-            yield from media_files(item)
+    for item in media_objects(result):
+        name = item.get("file_name")
+        yield item["url"], name if isinstance(name, str) else None
 
 
 def file_name_for(url: str, suggested: str | None, taken: set[str]) -> str:

@@ -21,13 +21,13 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from mockserver.endpoints import EndpointId, InvalidEndpointId, origin_of, parse_request_path
+from mockserver.outputs import media_objects
 from mockserver.profiles import FAL_QUEUE_URL
 from mockserver.recording.scrub import LeakError, Scrubber
 from mockserver.recording.store import (
     RecordedExample,
     RecordingStore,
     extension_for,
-    iter_media,
 )
 
 _log = logging.getLogger("mockserver.record")
@@ -276,7 +276,7 @@ class Recorder:
         started = job.started or completed
         with tempfile.TemporaryDirectory(prefix="fal-record-") as scratch:
             media: dict[str, Path] = {}
-            for index, item in enumerate(iter_media(output)):
+            for index, item in enumerate(media_objects(output)):
                 url = item["url"]
                 if url in media:
                     continue

@@ -7,7 +7,6 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -205,16 +204,3 @@ def extension_for(content_type: str | None, url: str) -> str:
             return known
     suffix = PurePosixPath(url.split("?", 1)[0]).suffix
     return suffix if 1 < len(suffix) <= 6 and suffix[1:].isalnum() else ".bin"
-
-
-def iter_media(output: Any) -> Iterator[dict[str, Any]]:
-    """Media objects (a dict with a string `url` and a `content_type`) in an output."""
-    if isinstance(output, dict):
-        if isinstance(output.get("url"), str) and "content_type" in output:
-            yield output
-            return
-        for value in output.values():
-            yield from iter_media(value)
-    elif isinstance(output, list):
-        for item in output:
-            yield from iter_media(item)
