@@ -154,17 +154,26 @@ class Recorder:
 
     def _stream(self, upstream: httpx.Response, request: Request, route: Any) -> Response:
         job = self.state.jobs.get(route.request_id) if route is not None else None
+        events = upstream.headers.get("content-type", "").startswith("text/event-stream")
 
         async def chunks() -> AsyncIterator[bytes]:
+            # Decoded bytes: the answer goes out without the upstream's
+            # Content-Encoding. Server-sent events go out whole, one at a time,
+            # so each is seen (status changes) and rewritten like a JSON answer.
             buffer = b""
             try:
-                async for chunk in upstream.aiter_raw():
-                    if job is not None:  # follow the status events as they pass
-                        buffer += chunk
-                        *events, buffer = buffer.split(b"\n\n")
-                        for event in events:
+                async for chunk in upstream.aiter_bytes():
+                    if not events:
+                        yield chunk
+                        continue
+                    buffer += chunk
+                    *complete, buffer = buffer.split(b"\n\n")
+                    for event in complete:
+                        if job is not None:
                             self._stream_event(job, event)
-                    yield chunk
+                        yield self._rewrite(event, request) + b"\n\n"
+                if buffer:
+                    yield self._rewrite(buffer, request)
             except httpx.HTTPError:
                 return  # the client sees the stream end early, as the upstream's did
 

@@ -237,3 +237,16 @@ def test_the_recorder_can_change_the_auth_scheme(tmp_path: Path) -> None:
     contract = yaml.safe_load((tmp_path / "models/fal-ai/flux-1/schnell.yaml").read_text())
     assert contract["recorded"]["auth_scheme"] == "Bearer"
     assert contract["examples"][0]["input"]["prompt"] == "scheme"
+
+
+def test_status_streams_pass_through_pointing_at_the_proxy(tmp_path: Path) -> None:
+    headers = {"Authorization": f"Key {KEY}"}
+    with recording(tmp_path) as session:
+        queued = httpx.post(
+            f"{session.proxy}/fal-ai/flux-1/schnell", json={"prompt": "s"}, headers=headers
+        ).json()
+        assert queued["status_url"].startswith(session.proxy)  # rewritten onto the proxy
+        stream = httpx.get(f"{queued['status_url']}/stream", headers=headers)
+        assert stream.headers["content-type"].startswith("text/event-stream")
+        assert '"status":"COMPLETED"' in stream.text
+        assert session.upstream not in stream.text and session.proxy in stream.text
