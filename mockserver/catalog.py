@@ -8,6 +8,7 @@ the recorded example, with the fields the input decides filled in from it.
 from __future__ import annotations
 
 import copy
+import json
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -63,6 +64,9 @@ class Model:
     source: Path
     _validator: Draft202012Validator = field(repr=False, compare=False)
     _accepts: Callable[[Any], bool] | None = field(default=None, repr=False, compare=False)
+    # Recorded examples by their input (defaults applied, canonical JSON): looked
+    # up on every submit, so built once at load time.
+    _recorded: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def app_id(self) -> str:
@@ -80,11 +84,10 @@ class Model:
 
     def recorded_example(self, data: dict[str, Any]) -> int | None:
         """The index of a recorded example (one with `media`) whose input, with
-        defaults, equals `data`: such a request replays that exact answer."""
-        for index, example in enumerate(self.examples):
-            if "media" in example and self.with_defaults(example["input"]) == data:
-                return index
-        return None
+        defaults, equals `data` (defaults applied): that request replays its answer."""
+        if not self._recorded:
+            return None
+        return self._recorded.get(json.dumps(data, sort_keys=True))
 
     def recorded_media(self, index: int) -> dict[str, Path]:
         """Media URL in the recorded output -> the stored file."""
@@ -93,11 +96,7 @@ class Model:
 
     def with_defaults(self, data: dict[str, Any]) -> dict[str, Any]:
         """`data` with the schema's top-level defaults filled in."""
-        filled = dict(data)
-        for name, prop in self.input_schema.get("properties", {}).items():
-            if name not in filled and isinstance(prop, dict) and "default" in prop:
-                filled[name] = copy.deepcopy(prop["default"])
-        return filled
+        return _with_defaults(self.input_schema, data)
 
     def media_specs(self, data: dict[str, Any], seed: int) -> list[MediaSpec]:
         """The media files a run with input `data` (defaults applied) produces."""
@@ -274,7 +273,20 @@ def load_contract(path: Path) -> Model:
         source=path,
         _validator=input_validator,
         _accepts=_compiled_acceptor(input_schema),
+        _recorded={
+            json.dumps(_with_defaults(input_schema, example["input"]), sort_keys=True): index
+            for index, example in enumerate(data["examples"])
+            if "media" in example
+        },
     )
+
+
+def _with_defaults(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
+    filled = dict(data)
+    for name, prop in schema.get("properties", {}).items():
+        if name not in filled and isinstance(prop, dict) and "default" in prop:
+            filled[name] = copy.deepcopy(prop["default"])
+    return filled
 
 
 def _check_media(media: dict[str, str], path: Path, index: int) -> None:

@@ -34,38 +34,48 @@ VIDEO_FILE = "sample-video.mp4"
 class MediaSpec:
     """Everything that determines one media file's bytes."""
 
-    kind: Literal["image", "video", "file"]
+    kind: Literal["image", "video"]
     width: int
     height: int
     fmt: str
     seed: int
     index: int
-    path: str = ""  # kind "file": recorded bytes on disk
-    mime: str = ""  # kind "file": the recorded content type
 
     @property
     def content_type(self) -> str:
         """The file's MIME type."""
-        if self.kind == "file":
-            return self.mime or "application/octet-stream"
         return CONTENT_TYPES.get(self.fmt, "application/octet-stream")
 
     @property
     def file_name(self) -> str:
         """A file name with the right extension."""
-        if self.kind == "file":
-            return Path(self.path).name
         if self.kind == "video":
             return "output.mp4"
         return f"image_{self.index}.{_EXTENSIONS.get(self.fmt, self.fmt)}"
 
 
-def render(spec: MediaSpec) -> bytes:
+@dataclass(frozen=True, slots=True)
+class RecordedFile:
+    """A media file a recording stored on disk (`mockserver record`), served as is."""
+
+    path: str
+    content_type: str
+
+    @property
+    def file_name(self) -> str:
+        """The stored file's name."""
+        return Path(self.path).name
+
+
+MediaFile = MediaSpec | RecordedFile
+
+
+def render(spec: MediaFile) -> bytes:
     """The bytes of the file `spec` describes."""
+    if isinstance(spec, RecordedFile):
+        return _recorded_bytes(spec.path)
     if spec.kind == "video":
         return _video_bytes()
-    if spec.kind == "file":
-        return _recorded_bytes(spec.path)
     return _render_image(spec)
 
 

@@ -25,7 +25,7 @@ from mockserver.catalog import Catalog, Model, random_seed
 from mockserver.clock import Clock, ManualClock, RealClock, iso_timestamp
 from mockserver.endpoints import EndpointId, request_path
 from mockserver.faults import Fault, FaultPlan
-from mockserver.media import MediaSpec, media_size, render
+from mockserver.media import MediaFile, RecordedFile, media_size, render
 from mockserver.outcomes import Outcome
 from mockserver.outputs import media_objects
 from mockserver.profiles import OFFICIAL, Profile
@@ -155,7 +155,7 @@ class FalMock:
         self._rng = random.Random(self.config.seed)
         self._lock = threading.RLock()
         self._extras: dict[str, _JobExtras] = {}
-        self._media: dict[str, MediaSpec] = {}
+        self._media: dict[str, MediaFile] = {}
         self._default_outcomes: dict[str, Outcome] = {}
         self._next_outcomes: dict[str, deque[Outcome]] = {}
         self.faults = FaultPlan()
@@ -475,24 +475,15 @@ class FalMock:
         assert extras.recorded is not None
         files = model.recorded_media(extras.recorded)
         output = copy.deepcopy(model.examples[extras.recorded]["output"])
-        for index, item in enumerate(media_objects(output)):
+        for item in media_objects(output):
             stored = files.get(item["url"])
             if stored is None:
                 continue  # a URL that was not recorded stays as it was
             token = secrets.token_urlsafe(15)
-            spec = MediaSpec(
-                kind="file",
-                width=0,
-                height=0,
-                fmt="",
-                seed=extras.seed,
-                index=index,
-                path=str(stored),
-                mime=str(item.get("content_type") or ""),
-            )
-            self._media[token] = spec
+            content_type = str(item.get("content_type") or "application/octet-stream")
+            self._media[token] = RecordedFile(str(stored), content_type)
             job.media.append(token)
-            suffix = Path(spec.file_name).suffix
+            suffix = stored.suffix
             item["url"] = f"{extras.base_url.rstrip('/')}/files/recorded/{token}{suffix}"
         job.result = json.dumps(output, separators=(",", ":")).encode()
         return len(job.result)
