@@ -23,6 +23,7 @@ import json
 import secrets
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -52,10 +53,11 @@ class WebhookConfig:
     backoff: float = 7.0
     timeout: float = 10.0
     allow: tuple[str, ...] = DEFAULT_ALLOW
+    history: int = 1000  # attempts kept for inspection (oldest dropped): memory stays bounded
 
     def __post_init__(self) -> None:
-        if self.retries < 0 or self.backoff < 0 or self.timeout <= 0:
-            raise ValueError("webhook retries/backoff must be >= 0 and timeout > 0")
+        if self.retries < 0 or self.backoff < 0 or self.timeout <= 0 or self.history < 1:
+            raise ValueError("webhook retries/backoff must be >= 0, timeout > 0, history >= 1")
         for entry in self.allow:
             _allow_entry(entry)  # raises ValueError for a malformed entry
 
@@ -233,7 +235,7 @@ class WebhookDispatcher:
         self._lock = threading.Lock()
         self._pending: list[_Pending] = []
         self._seq = itertools.count()
-        self._attempts: list[Attempt] = []
+        self._attempts: deque[Attempt] = deque(maxlen=self.config.history)
         self._transport: httpx.BaseTransport | None = None
 
     def __repr__(self) -> str:
@@ -252,11 +254,6 @@ class WebhookDispatcher:
         self._before()
         with self._lock:
             return bool(self._pending) and self._pending[0].due <= self.clock.now()
-
-    def next_due(self) -> float | None:
-        """Mock time of the next scheduled delivery, if any."""
-        with self._lock:
-            return self._pending[0].due if self._pending else None
 
     def deliver_due(self) -> list[Attempt]:
         """Send every delivery that is due; failures are rescheduled with backoff."""

@@ -23,7 +23,7 @@ from mockserver.client import WebhookVerificationError, verify_webhook
 from mockserver.mock import FalMock
 from mockserver.outcomes import Outcome
 from mockserver.webhooks import WebhookConfig, is_allowed, webhook_body
-from tests.conftest import AUTH, DEV, MockFactory, path_of
+from tests.conftest import AUTH, DEV, MockFactory, path_of, submit
 from tests.e2e.server import running_server, serving_app
 
 HOOK = "http://127.0.0.1:9/hooks/fal"
@@ -332,3 +332,34 @@ def test_a_served_mock_delivers_in_the_background(
     data = verify_webhook(headers, body, jwks)
     assert data["request_id"] == submitted["request_id"] and data["status"] == "OK"
     assert listed["attempts"][0]["delivered"] is True
+
+
+def test_the_attempt_history_is_bounded(make_mock: MockFactory) -> None:
+    mock = make_mock(webhooks=WebhookConfig(history=2))
+    mock.webhooks.route_to(Receiver().transport)
+    for request_id in ("a", "b", "c"):
+        body = webhook_body(request_id, output=b"{}")
+        mock.webhooks.send(HOOK, body, request_id=request_id, user_id="u", tamper="body")
+    assert [a.request_id for a in mock.webhooks.attempts] == ["b", "c"]
+
+
+def test_the_delivery_worker_leaves_the_queue_alone_without_webhooks(
+    client: TestClient, mock: FalMock, clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs: list[int] = []
+    real_sync = mock.engine.sync
+
+    def counted_sync() -> None:
+        syncs.append(1)
+        real_sync()
+
+    monkeypatch.setattr(mock.engine, "sync", counted_sync)
+    submit(client)  # no webhook
+    clock.advance(20)
+    syncs.clear()
+    assert not mock.webhooks.has_due()
+    assert syncs == []  # nothing awaits a webhook: no replay of the queue
+    _submit_with_hook(client)
+    syncs.clear()
+    clock.advance(20)
+    assert mock.webhooks.has_due() and syncs  # now it must look
