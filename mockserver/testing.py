@@ -9,6 +9,7 @@ assertions about what the code under test called.
 
 from __future__ import annotations
 
+import functools
 import socket
 import tempfile
 import threading
@@ -98,7 +99,7 @@ class Controls:
         self.mock.advance(seconds)
         self.mock.webhooks.deliver_due()
 
-    @property
+    @functools.cached_property
     def webhooks(self) -> WebhookControls:
         """Deliveries: send due ones, inspect them, route them into your app, forge some."""
         return WebhookControls(self.mock, self.jwks_url)
@@ -182,7 +183,7 @@ class Controls:
     def reset(self) -> None:
         """Forget jobs, requests, outcomes, faults and webhook deliveries (and routes)."""
         self.mock.reset()
-        WebhookControls(self.mock, self.jwks_url).route_to(None)
+        self.webhooks.route_to(None)
 
 
 class WebhookControls:
@@ -191,6 +192,7 @@ class WebhookControls:
     def __init__(self, mock: FalMock, jwks_url: str) -> None:
         self._mock = mock
         self.jwks_url = jwks_url
+        self._transport: httpx.BaseTransport | None = None  # into the user's app, if routed
 
     @property
     def jwks(self) -> dict[str, Any]:
@@ -209,17 +211,12 @@ class WebhookControls:
     def route_to(self, app: Any, *, wsgi: bool = False) -> None:
         """Deliver into `app` in process (ASGI, or WSGI with `wsgi=True`), whatever
         the webhook URL's host; None sends them over the network again."""
-        previous = _ROUTES.pop(id(self._mock), None)
-        if previous is not None:
-            previous.close()
-        if app is None:
-            self._mock.webhooks.route_to(None)
-            return
-        transport: httpx.BaseTransport = (
-            httpx.WSGITransport(app=app) if wsgi else SyncMockTransport(app)
-        )
-        _ROUTES[id(self._mock)] = transport
-        self._mock.webhooks.route_to(transport)
+        if self._transport is not None:
+            self._transport.close()
+        self._transport = None
+        if app is not None:
+            self._transport = httpx.WSGITransport(app=app) if wsgi else SyncMockTransport(app)
+        self._mock.webhooks.route_to(self._transport)
 
     def forge(
         self, url: str, tamper: Tamper = "signature", *, request_id: str = "forged-request"
@@ -256,10 +253,6 @@ class WebhookControls:
             + ".\nattempts:\n"
             + ("\n".join(lines) if lines else "  (none)")
         )
-
-
-# Transports into user apps, by mock, so a new route closes the previous one.
-_ROUTES: dict[int, httpx.BaseTransport] = {}
 
 
 def _app_of(endpoint_id: str) -> str | None:
