@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Literal
 
-AuthScheme = Literal["Key", "Bearer"]
+from mockserver.client.protocol import AuthScheme
 
 
 def add_auth_options(parser: argparse.ArgumentParser) -> None:

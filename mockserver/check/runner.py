@@ -7,9 +7,9 @@ import io
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import httpx
@@ -22,12 +22,12 @@ from mockserver.check.pacing import Deadline, Pacer, RealPacer, within
 from mockserver.check.receiver import Delivery, WebhookReceiver
 from mockserver.check.results import CheckResult, Outcome, Report
 from mockserver.check.scenarios import Scenario, Step
+from mockserver.client.protocol import AuthScheme
 from mockserver.client.webhooks import WebhookVerificationError, verify_webhook
 from mockserver.endpoints import EndpointId, origin_of, request_path, rewrite_url
 from mockserver.outputs import media_objects
 from mockserver.webhooks import FAL_JWKS_URL
 
-AuthScheme = Literal["Key", "Bearer"]
 _ORDER = {"IN_QUEUE": 0, "IN_PROGRESS": 1, "COMPLETED": 2}
 
 
@@ -87,13 +87,10 @@ class Planned:
 
 def plan(scenarios: list[Scenario], models: list[Model], max_requests: int | None) -> list[Planned]:
     """Every (scenario, endpoint) pair to run, in order, within the spending cap."""
-    allowed = {m.endpoint_id for m in models}
     planned: list[Planned] = []
     spent = 0
     for scenario in scenarios:
         for model in scenario.endpoints(models):
-            if model.endpoint_id not in allowed:
-                continue
             cost = scenario.billable_submits
             fits = max_requests is None or spent + cost <= max_requests
             spent += cost if fits else 0
@@ -110,13 +107,21 @@ class _Abort(Exception):
         self.ran = ran
 
 
+# The URLs a submit answer returns, and the protocol action each addresses.
+_URL_ACTIONS = {"response": "result", "status": "status", "cancel": "cancel"}
+
+
 @dataclass
 class _Job:
     request_id: str
     urls: dict[str, str]  # response/status/cancel, rewritten onto the base
-    completed: bool = False
-    final_status: dict[str, Any] | None = None
+    final_status: dict[str, Any] | None = None  # the COMPLETED status, once seen
     result: dict[str, Any] | None = None
+
+    @property
+    def completed(self) -> bool:
+        """A COMPLETED status was seen (polled or streamed)."""
+        return self.final_status is not None
 
 
 class Checker:
@@ -349,15 +354,12 @@ class _Unit:
             self.result("submit-accepted", Outcome.FAIL, reason, answer)
             raise _Abort("the submit was not accepted", ran=True)
         assert body is not None
-        returned = {a: body.get(f"{a}_url") for a in ("response", "status", "cancel")}
-        self.job = _Job(
-            request_id,
-            {
-                "response": self._url(request_id, "result", returned["response"]),
-                "status": self._url(request_id, "status", returned["status"]),
-                "cancel": self._url(request_id, "cancel", returned["cancel"]),
-            },
-        )
+        returned = {name: body.get(f"{name}_url") for name in _URL_ACTIONS}
+        urls = {
+            name: self._url(request_id, action, returned[name])
+            for name, action in _URL_ACTIONS.items()
+        }
+        self.job = _Job(request_id, urls)
         self.result("submit-accepted", Outcome.PASS, f"200, request {request_id}", answer)
         if check_urls:
             self._judge_urls(request_id, returned, answer)
@@ -368,10 +370,9 @@ class _Unit:
             reason = f"the submit answer lacks {', '.join(missing)}: clients must build them"
             self.result("url-shape", Outcome.FAIL, reason, answer)
             return
-        actions = {"response": "result", "status": "status", "cancel": "cancel"}
         wrong = []
         for name, url in returned.items():
-            want = request_path(self.app_id, request_id, actions[name])  # type: ignore[arg-type]
+            want = request_path(self.app_id, request_id, _URL_ACTIONS[name])  # type: ignore[arg-type]
             got = urlsplit(url).path
             if not got.endswith(want):  # a base path prefix is fine; a longer id is not
                 wrong.append(f"{name}_url path {got} (fal: {want})")
@@ -451,7 +452,6 @@ class _Unit:
             last_order = order
             last_position = position if state == "IN_QUEUE" else None
             if not pending:
-                job.completed = True
                 job.final_status = body
                 break
             if self.pacer.now() - started > self.settings.job_timeout:
@@ -499,7 +499,6 @@ class _Unit:
             if events and events[-1].get("status") == "COMPLETED":
                 reason = f"still open {self.settings.job_timeout:g} s after COMPLETED"
                 self.result("stream-closes", Outcome.FAIL, reason, record)
-                job.completed = True
                 job.final_status = events[-1]
                 raise _Abort("the stream never closed", ran=True) from None
             problems.append(f"no COMPLETED event within {self.settings.job_timeout:g} s")
@@ -516,7 +515,6 @@ class _Unit:
             reason = "; ".join(problems) or "the stream ended before COMPLETED"
             self.result("stream-events", Outcome.FAIL, reason, record)
             raise _Abort("the stream did not report completion", ran=True)
-        job.completed = True
         job.final_status = events[-1]
         self.result("stream-events", Outcome.PASS, f"{len(events)} events, last COMPLETED", record)
         self.result("stream-closes", Outcome.PASS, "closed after COMPLETED", record)
@@ -763,22 +761,30 @@ class _Unit:
             reason = f"202 CANCELLATION_REQUESTED; its result then answers {result.status_code}"
             self.result("cancel-queued", Outcome.PASS, reason, answer, result)
 
+    async def _until(self, ready: Callable[[], Awaitable[bool]]) -> bool:
+        """Ask `ready` every poll interval; False when the job timeout passes first."""
+        started = self.pacer.now()
+        while not await ready():
+            if self.pacer.now() - started > self.settings.job_timeout:
+                return False
+            await self.pacer.sleep(self.settings.poll_interval)
+        return True
+
     async def _wait_poll_quietly(self, job: _Job) -> None:
         """Wait for COMPLETED without judging the polls (another step's job)."""
-        started = self.pacer.now()
-        while self.pacer.now() - started <= self.settings.job_timeout:
+
+        async def completed() -> bool:
             answer = await self._status(job, logs=False)
-            if (answer.json_object() or {}).get("status") == "COMPLETED":
-                return
-            await self.pacer.sleep(self.settings.poll_interval)
+            return (answer.json_object() or {}).get("status") == "COMPLETED"
+
+        await self._until(completed)
 
     async def step_unknown(self, step: Step) -> None:
         request_id = str(uuid.uuid4())
-        base = self.target.base_url.rstrip("/")
         calls = [
-            ("GET", base + request_path(self.app_id, request_id, "status")),
-            ("GET", base + request_path(self.app_id, request_id, "result")),
-            ("PUT", base + request_path(self.app_id, request_id, "cancel")),
+            ("GET", self._url(request_id, "status", None)),
+            ("GET", self._url(request_id, "result", None)),
+            ("PUT", self._url(request_id, "cancel", None)),
         ]
         answers = [await self.call(method, url) for method, url in calls]
         wrong = [a for a in answers if a.status_code != 404]
@@ -793,16 +799,17 @@ class _Unit:
         receiver = self.checker.receiver
         if receiver is None:
             raise _Abort("needs a webhook receiver (--webhook-listen; off by default)")
-        started = self.pacer.now()
-        while not receiver.arrived(self.hook):
-            if self.pacer.now() - started > self.settings.job_timeout:
-                reason = (
-                    f"no webhook reached {receiver.url_for(self.hook)} within"
-                    f" {self.settings.job_timeout:g} s of completion"
-                )
-                self.result("webhook-delivered", Outcome.FAIL, reason)
-                raise _Abort("no webhook arrived", ran=True)
-            await self.pacer.sleep(self.settings.poll_interval)
+
+        async def arrived() -> bool:
+            return bool(receiver.arrived(self.hook))
+
+        if not await self._until(arrived):
+            reason = (
+                f"no webhook reached {receiver.url_for(self.hook)} within"
+                f" {self.settings.job_timeout:g} s of completion"
+            )
+            self.result("webhook-delivered", Outcome.FAIL, reason)
+            raise _Abort("no webhook arrived", ran=True)
         deliveries = receiver.arrived(self.hook)
         first = deliveries[0]
         evidence = Exchange("POST", receiver.url_for(self.hook), None, None, first.body)
