@@ -14,6 +14,8 @@ from mockserver.check.results import Evidence, excerpt
 # Media downloads stop here: a checker must not be made to fill the disk or RAM.
 MAX_MEDIA_BYTES = 64 * 2**20
 _NO_JSON = object()
+# Shown as a size, never as text, in evidence.
+_MEDIA_TYPES = ("image/", "video/", "audio/", "application/octet-stream")
 
 
 @dataclass
@@ -45,10 +47,15 @@ class Exchange:
 
     def evidence(self, secrets: tuple[str, ...]) -> Evidence:
         """This exchange as report evidence, secrets masked."""
-        text = self.body.decode("utf-8", "replace")
         content_type = self.header("content-type") or ""
-        if self.body and not (content_type.startswith(("application/json", "text/")) or not text):
-            text = f"<{len(self.body)} bytes of {content_type or 'unknown type'}>"
+        binary = f"<{len(self.body)} bytes of {content_type or 'binary data'}>"
+        if content_type.startswith(_MEDIA_TYPES):
+            text = binary
+        else:
+            try:
+                text = self.body.decode("utf-8")
+            except UnicodeDecodeError:
+                text = binary
         return Evidence(
             method=self.method,
             url=excerpt(self.url, secrets),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
 from mockserver import ManualClock
@@ -110,3 +111,16 @@ def test_only_submits_a_conforming_server_accepts_are_counted(
     )
     assert report.ok
     assert report.submits == 2  # the two happy paths; refused submits cost nothing
+
+
+def test_evidence_shows_json_and_names_binary_bodies() -> None:
+    from mockserver.check.http import Exchange
+
+    unlabelled = Exchange("GET", "http://x/r", 200, None, b'{"images": []}')
+    assert unlabelled.evidence(()).excerpt == '{"images": []}'
+    png = Exchange(
+        "GET", "http://x/i.png", 200, httpx.Headers({"content-type": "image/png"}), b"\x89PNG"
+    )
+    assert png.evidence(()).excerpt == "<4 bytes of image/png>"
+    raw = Exchange("GET", "http://x/b", 200, None, b"\xff\xd8\xff")
+    assert raw.evidence(()).excerpt == "<3 bytes of binary data>"
