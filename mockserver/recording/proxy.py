@@ -20,7 +20,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from mockserver.endpoints import EndpointId, InvalidEndpointId, origin_of, parse_request_path
+from mockserver.endpoints import (
+    EndpointId,
+    InvalidEndpointId,
+    RequestRoute,
+    origin_of,
+    parse_request_path,
+)
 from mockserver.outputs import media_objects
 from mockserver.profiles import FAL_QUEUE_URL
 from mockserver.recording.scrub import LeakError, Scrubber
@@ -152,7 +158,9 @@ class Recorder:
             headers=_answer_headers(upstream.headers),
         )
 
-    def _stream(self, upstream: httpx.Response, request: Request, route: Any) -> Response:
+    def _stream(
+        self, upstream: httpx.Response, request: Request, route: RequestRoute | None
+    ) -> Response:
         job = self.state.jobs.get(route.request_id) if route is not None else None
         events = upstream.headers.get("content-type", "").startswith("text/event-stream")
 
@@ -193,14 +201,16 @@ class Recorder:
 
     # -- recording --------------------------------------------------------------------
 
-    def _count(self, path: str, action: str, status: int, route: Any) -> None:
+    def _count(self, path: str, action: str, status: int, route: RequestRoute | None) -> None:
+        if action == "other":  # media and anything else: not a protocol exchange
+            return
         endpoint = self._endpoint_of(path, route)
         if endpoint is not None:
             codes = self.store.trait(endpoint).status_codes
             key = f"{action} {status}"
             codes[key] = codes.get(key, 0) + 1
 
-    def _endpoint_of(self, path: str, route: Any) -> str | None:
+    def _endpoint_of(self, path: str, route: RequestRoute | None) -> str | None:
         if route is not None:
             job = self.state.jobs.get(route.request_id)
             return job.endpoint_id if job else None
@@ -213,7 +223,7 @@ class Recorder:
         self,
         request: Request,
         action: str,
-        route: Any,
+        route: RequestRoute | None,
         body: bytes,
         upstream: httpx.Response,
         data: bytes,
@@ -224,19 +234,19 @@ class Recorder:
             return
         if not isinstance(answer, dict):
             return
-        if action == "submit" and upstream.status_code == 200:
-            self._submitted(request, body, answer)
-        elif route is None:
+        if action == "submit":
+            if upstream.status_code == 200:
+                self._submitted(request, body, answer)
             return
         job = self.state.jobs.get(route.request_id) if route is not None else None
-        if job is None:
+        if job is None or route is None:
             return
         if action == "status":
             self._saw_status(job, answer.get("status"))
         elif action == "cancel" and upstream.status_code == 202:
-            self.state.jobs.pop(route.request_id, None)  # a cancelled run is no example
+            del self.state.jobs[route.request_id]  # a cancelled run is no example
         elif action == "result" and upstream.status_code == 200:
-            self.state.jobs.pop(route.request_id, None)
+            del self.state.jobs[route.request_id]
             self._saw_status(job, "COMPLETED")
             await self._record(job, answer)
 

@@ -81,6 +81,8 @@ def test_record_then_replay_offline(profile: str, tmp_path: Path) -> None:
         fal.subscribe("fal-ai/flux-1/schnell", {"prompt": "a blue fox"}, mode="streaming")
         status = httpx.get(f"{session.proxy}/_record/status").json()
     assert status["problems"] == [] and status["in_flight"] == 0
+    # media downloads through the proxy are not protocol exchanges of some "endpoint"
+    assert set(session.recorder.store.traits) == {"fal-ai/flux-1/dev", "fal-ai/flux-1/schnell"}
     assert len(status["written"]) == 2
     contract = yaml.safe_load((tmp_path / DEV_FILE).read_text())
     [example] = contract["examples"]
