@@ -13,10 +13,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from mockserver.mock import HttpError, validation_error
+from mockserver.mock import HttpError, compact_json, validation_error
 
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))(:\d{1,5})?$")
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
 _JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]*\+)?json$")
 
 
@@ -45,7 +44,7 @@ def json_response(
     status_code: int, body: Any, headers: Mapping[str, str] | None = None
 ) -> Response:
     """A compact JSON response."""
-    return JSONBytes(_ENCODER.encode(body).encode(), status_code, headers)
+    return JSONBytes(compact_json(body), status_code, headers)
 
 
 def header_map(request: Request) -> dict[str, str]:

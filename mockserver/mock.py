@@ -44,6 +44,11 @@ _FINAL_STATUS_CACHE = 4096
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
+def compact_json(value: Any) -> bytes:
+    """`value` as compact JSON bytes: how every answer of the mock is encoded."""
+    return _ENCODER.encode(value).encode()
+
+
 class HttpError(Exception):
     """A protocol-level error answer: status code, JSON body, extra headers."""
 
@@ -325,12 +330,12 @@ class FalMock:
         """`status_body`, JSON-encoded; cached once the job has finished."""
         if job.state is not State.COMPLETED:
             code, body = self.status_body(job, base_url, with_logs=with_logs)
-            return code, _ENCODER.encode(body).encode()
+            return code, compact_json(body)
         key = (job.id, base_url, with_logs)
         cached = self._final_status.get(key)
         if cached is None:
             _, body = self.status_body(job, base_url, with_logs=with_logs)
-            cached = _ENCODER.encode(body).encode()
+            cached = compact_json(body)
             with self._lock:
                 if len(self._final_status) >= _FINAL_STATUS_CACHE:
                     del self._final_status[next(iter(self._final_status))]
@@ -470,7 +475,7 @@ class FalMock:
             urls.append(f"{extras.base_url.rstrip('/')}/files/{bucket}/{token}.{ext}")
         sizes = [media_size(spec) if spec.kind == "video" else 0 for spec in specs]
         output = model.build_output(job.payload, extras.seed, urls, specs, job.run_seconds, sizes)
-        job.result = json.dumps(output, separators=(",", ":")).encode()
+        job.result = compact_json(output)
         return len(job.result)
 
     def _replay(self, job: Job, model: Model, extras: _JobExtras) -> int:
@@ -489,7 +494,7 @@ class FalMock:
             job.media.append(token)
             suffix = stored.suffix
             item["url"] = f"{extras.base_url.rstrip('/')}/files/recorded/{token}{suffix}"
-        job.result = json.dumps(output, separators=(",", ":")).encode()
+        job.result = compact_json(output)
         return len(job.result)
 
     def _created(self, job: Job, extras: _JobExtras) -> None:
