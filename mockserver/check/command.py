@@ -125,6 +125,7 @@ def add_parser(commands: Any) -> None:
     )
     check.add_argument(
         "--webhook-listen",
+        type=_listen_address,
         metavar="HOST:PORT",
         help="run the webhook scenario: receive webhooks on HOST:PORT (off by default;"
         " the server under check must be able to reach it, see --webhook-url)",
@@ -191,7 +192,7 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     )
     receiver = None
     if args.webhook_listen:
-        host, port = _listen_address(args.webhook_listen)
+        host, port = args.webhook_listen
         receiver = WebhookReceiver(host, port, args.webhook_url or f"http://{host}:{port}")
     try:
         result = asyncio.run(_check(target, settings, planned, console, receiver))
@@ -261,7 +262,10 @@ async def _check(
 
 
 def _listen_address(value: str) -> tuple[str, int]:
+    """`HOST:PORT` (argparse type of --webhook-listen)."""
     host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"takes HOST:PORT, got {value!r}")
     return host.strip("[]"), int(port)
 
 
@@ -272,11 +276,7 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
     for name in ("timeout", "request_timeout", "poll_interval"):
         if getattr(args, name) <= 0:
             return f"--{name.replace('_', '-')} must be positive"
-    if args.webhook_listen:
-        host, _, port = args.webhook_listen.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            return f"--webhook-listen takes HOST:PORT, got {args.webhook_listen!r}"
-    elif args.webhook_url:
+    if args.webhook_url and not args.webhook_listen:
         return "--webhook-url needs --webhook-listen (where the receiver runs)"
     if args.concurrency < 1 or args.max_requests < 0:
         return "--concurrency must be at least 1 and --max-requests at least 0"
