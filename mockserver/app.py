@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from starlette.applications import Starlette
@@ -48,7 +48,7 @@ from mockserver.mock import (
     not_found,
     validation_error,
 )
-from mockserver.queue import State
+from mockserver.queue import Job, State
 from mockserver.redact import redact_headers, redact_query
 
 RUN_PREFIX = "/_run/"
@@ -222,9 +222,16 @@ async def _submit(request: Request, mock: FalMock, target: str, *, sync: bool) -
     )
     request.state.job_id = job.id
     if sync:
-        _, body = mock.result(job)
+        with _about(job.id):
+            _, body = mock.result(job)
         return JSONBytes(body, 200, {"X-Fal-Request-Id": job.id})
-    answer: dict[str, Any] = {"status": "IN_QUEUE", "request_id": job.id, **mock.urls(job, base)}
+    # fal's gateway id; the mock has one id per request, as fal mostly shows.
+    answer: dict[str, Any] = {
+        "status": "IN_QUEUE",
+        "request_id": job.id,
+        "gateway_request_id": job.id,
+        **mock.urls(job, base),
+    }
     answer["queue_position"] = position
     return json_response(200, answer, {"X-Fal-Request-Id": job.id})
 
@@ -244,23 +251,41 @@ async def _request_operation(request: Request, mock: FalMock, route: RequestRout
         if route.action == "cancel":  # cancel answers carry a status, as fal's do
             error.body = {"status": "NOT_FOUND", **error.body}
         raise
+    with _about(job.id):
+        return await _answer_about(request, mock, route, tenant, job)
+
+
+@contextlib.contextmanager
+def _about(request_id: str) -> Iterator[None]:
+    """Every answer about a request carries its id, error answers included."""
+    try:
+        yield
+    except HttpError as error:
+        error.headers.setdefault("X-Fal-Request-Id", request_id)
+        raise
+
+
+async def _answer_about(
+    request: Request, mock: FalMock, route: RequestRoute, tenant: str, job: Job
+) -> Response:
+    headers = {"X-Fal-Request-Id": job.id}
     base = public_base(request, mock.config.public_url)
     if route.action == "status":
         with_logs = parse_flag(_query(request, "logs"), "logs")
         code, encoded = mock.status_json(job, base, with_logs=with_logs)
-        return JSONBytes(encoded, code)
+        return JSONBytes(encoded, code, headers)
     if route.action == "stream":
         with_logs = parse_flag(_query(request, "logs"), "logs")
         return StreamingResponse(
             _status_events(mock, tenant, job.id, base, with_logs),
             media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers},
         )
     if route.action == "cancel":
         code, body = mock.cancel(job)
-        return json_response(code, body)
+        return json_response(code, body, headers)
     code, result = mock.result(job)
-    return JSONBytes(result, code, {"X-Fal-Request-Id": job.id})
+    return JSONBytes(result, code, headers)
 
 
 async def _status_events(

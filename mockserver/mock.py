@@ -347,8 +347,13 @@ class FalMock:
         if job.cancelled:
             return HttpError(499, {"detail": "Request was cancelled"})
         if job.timed_out:
-            detail = "Request timed out (X-Fal-Request-Timeout exceeded)"
-            return _infra(504, detail, "request_timeout")
+            # fal's answer to a missed start deadline; the Timeout-Type header
+            # is what tells the official clients not to retry it.
+            error = _infra(
+                504, "Request did not start within X-Fal-Request-Timeout", "request_timeout"
+            )
+            error.headers["X-Fal-Request-Timeout-Type"] = "user"
+            return error
         outcome = job.outcome
         if outcome.kind == "model_error":
             body: dict[str, Any] = {"detail": outcome.detail}

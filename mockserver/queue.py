@@ -61,7 +61,7 @@ class Job:
     run_seconds: float
     outcome: Outcome
     logs: tuple[LogLine, ...]
-    timeout: float | None = None
+    timeout: float | None = None  # time-to-start deadline, seconds after submit
     payload: Any = None
     state: State = State.IN_QUEUE
     started_at: float | None = None
@@ -78,6 +78,11 @@ class Job:
     def eligible_at(self) -> float:
         """When the job may first leave the queue."""
         return self.submitted_at + self.queue_seconds
+
+    @property
+    def start_deadline(self) -> float:
+        """When the job must have started by (X-Fal-Request-Timeout), or infinity."""
+        return math.inf if self.timeout is None else self.submitted_at + self.timeout
 
     @property
     def failed(self) -> bool:
@@ -105,13 +110,22 @@ class Job:
 class _AppQueue:
     """FIFO queue and runners of one app (``[namespace/]owner/alias``)."""
 
-    __slots__ = ("low", "normal", "running", "time")
+    __slots__ = ("deadlines", "low", "normal", "running", "time")
 
     def __init__(self) -> None:
         self.normal: deque[Job] = deque()
         self.low: deque[Job] = deque()
         self.running: list[Job] = []
         self.time = -math.inf
+        # (start deadline, seq, job) of queued jobs that have one; entries of
+        # jobs that started or ended meanwhile are dropped lazily.
+        self.deadlines: list[tuple[float, int, Job]] = []
+
+    def next_deadline(self) -> Job | None:
+        """The queued job whose start deadline comes first."""
+        while self.deadlines and self.deadlines[0][2].state is not State.IN_QUEUE:
+            heapq.heappop(self.deadlines)
+        return self.deadlines[0][2] if self.deadlines else None
 
     def head(self) -> Job | None:
         if self.normal:
@@ -249,6 +263,8 @@ class QueueEngine:
                 on_created(job)
             app = self._apps.setdefault(app_id, _AppQueue())
             (app.normal if priority == "normal" else app.low).append(job)
+            if timeout is not None:
+                heapq.heappush(app.deadlines, (job.start_deadline, next(self._seq), job))
             self._jobs[job.id] = job
             position = self.queue_position(job)
             self._active.add(app_id)
@@ -314,26 +330,35 @@ class QueueEngine:
             )
             head = app.head() if len(app.running) < self.runners else None
             t_start = max(head.eligible_at, app.time) if head is not None else math.inf
-            t = min(t_end, t_start)
+            late = app.next_deadline()
+            t_late = late.start_deadline if late is not None else math.inf
+            t = min(t_end, t_start, t_late)
             if t > now:
                 return changed
             app.time = t
             changed = True
-            if ending is not None and t_end <= t_start:
+            # At equal times a runner frees first, then the head starts, then a
+            # deadline passes: a job that starts exactly on its deadline started in time.
+            if ending is not None and t_end <= t_start and t_end <= t_late:
                 app.running.remove(ending)
                 self._finish(ending, t)
-            elif head is not None:
+            elif head is not None and t_start <= t_late:
                 app.remove(head)
                 self._start(head, t)
                 app.running.append(head)
+            elif late is not None:
+                # Missed its time-to-start deadline while queued: it ends now,
+                # on the mock clock, whatever the runners are doing.
+                app.remove(late)
+                late.timed_out = True
+                self._finish(late, t)
 
     def _start(self, job: Job, t: float) -> None:
         job.state = State.IN_PROGRESS
         job.started_at = t
+        # X-Fal-Request-Timeout is a time-to-start deadline: once running, a job
+        # is never cut off by it.
         job.ends_at = t + job.run_seconds
-        if job.timeout is not None and job.ends_at > job.submitted_at + job.timeout:
-            job.ends_at = max(t, job.submitted_at + job.timeout)
-            job.timed_out = True
 
     def _finish(self, job: Job, t: float) -> None:
         job.state = State.COMPLETED

@@ -22,6 +22,7 @@ def test_submit_answers_like_fal(client: TestClient) -> None:
     assert body == {
         "status": "IN_QUEUE",
         "request_id": request_id,
+        "gateway_request_id": request_id,
         "response_url": f"http://testserver/fal-ai/flux-1/requests/{request_id}",
         "status_url": f"http://testserver/fal-ai/flux-1/requests/{request_id}/status",
         "cancel_url": f"http://testserver/fal-ai/flux-1/requests/{request_id}/cancel",
@@ -262,15 +263,18 @@ def test_x_fal_headers_and_webhook_are_accepted_and_recorded(
     assert recorded.query["fal_webhook"] == "https://example.test/hook"
 
 
-def test_request_timeout_header_fails_the_run(client: TestClient, clock: ManualClock) -> None:
+def test_request_timeout_header_is_a_start_deadline(client: TestClient, clock: ManualClock) -> None:
+    client.post(f"/{DEV}", json={"prompt": "keeps the runner busy"})
     queued = client.post(
         f"/{DEV}", json={"prompt": "x"}, headers={"X-Fal-Request-Timeout": "1.5"}
     ).json()
-    clock.advance(5)
+    clock.advance(1.5)
     status = client.get(path_of(queued["status_url"])).json()
     assert status["status"] == "COMPLETED" and status["error_type"] == "request_timeout"
     result = client.get(path_of(queued["response_url"]))
     assert result.status_code == 504 and result.headers["x-fal-error-type"] == "request_timeout"
+    assert result.headers["x-fal-request-timeout-type"] == "user"
+    assert result.headers["x-fal-request-id"] == queued["request_id"]
 
 
 @pytest.mark.parametrize(

@@ -133,11 +133,34 @@ def test_tenants_only_see_their_jobs(clock: ManualClock) -> None:
     assert engine.get(job.id, "bob") is None
 
 
-def test_request_timeout_ends_the_run(clock: ManualClock) -> None:
+def test_a_job_that_started_in_time_is_not_cut_off(clock: ManualClock) -> None:
     engine = QueueEngine(clock)
     job = _submit(engine, run=30, timeout=5.0)[0]
-    clock.advance(5)
-    assert job.state is State.COMPLETED and job.timed_out and job.failed
+    clock.advance(29)
+    assert job.state is State.IN_PROGRESS and not job.timed_out
+    clock.advance(1)
+    assert job.state is State.COMPLETED and not job.failed
+
+
+def test_a_missed_start_deadline_ends_the_job_at_the_deadline(clock: ManualClock) -> None:
+    engine = QueueEngine(clock, runners=1)
+    busy = [_submit(engine, run=30)[0] for _ in range(2)]
+    late = _submit(engine, run=5, timeout=2.0)[0]
+    clock.advance(1.9)
+    assert late.state is State.IN_QUEUE
+    clock.advance(0.1)
+    # ended at its deadline, not when a runner freed (30 s later)
+    assert late.state is State.COMPLETED and late.timed_out and late.failed
+    assert late.ended_at == late.submitted_at + 2.0 and late.started_at is None
+    assert busy[1].state is State.IN_QUEUE and engine.queue_position(busy[1]) == 0
+
+
+def test_a_job_starting_exactly_on_its_deadline_started_in_time(clock: ManualClock) -> None:
+    engine = QueueEngine(clock, runners=1)
+    _submit(engine, run=3)
+    job = _submit(engine, run=1, timeout=3.0)[0]
+    clock.advance(3)
+    assert job.state is State.IN_PROGRESS and not job.timed_out
 
 
 def test_logs_appear_as_the_run_progresses(clock: ManualClock) -> None:

@@ -1,0 +1,32 @@
+"""The official fal-client, unchanged, on the surface beyond the queue, under `fal_mock`."""
+
+from __future__ import annotations
+
+import fal_client
+import pytest
+from fal_client.client import FalClientHTTPError
+
+from mockserver.testing import InProcessFal
+
+DEV = "fal-ai/flux-1/dev"
+
+
+def test_a_missed_start_timeout_is_a_504_the_client_does_not_retry(
+    fal_mock: InProcessFal,
+) -> None:
+    fal_mock.set_timing(queue_seconds=0, run_seconds=30)
+    fal_client.submit(DEV, arguments={"prompt": "keeps the only runner busy"})
+    late = fal_client.submit(DEV, arguments={"prompt": "late"}, start_timeout=2)
+    fal_mock.advance(2)  # the deadline, not the 30 s until a runner frees
+    with pytest.raises(FalClientHTTPError) as info:
+        late.get()
+    assert info.value.status_code == 504 and info.value.error_type == "request_timeout"
+    assert info.value.response_headers["x-fal-request-timeout-type"] == "user"
+    assert len(fal_mock.calls(DEV, action="result")) == 1  # not retried
+
+
+def test_a_start_timeout_does_not_cut_off_a_started_run(fal_mock: InProcessFal) -> None:
+    fal_mock.set_timing(queue_seconds=1, run_seconds=30)
+    handle = fal_client.submit(DEV, arguments={"prompt": "slow"}, start_timeout=2)
+    fal_mock.advance(31)
+    assert handle.get()["prompt"] == "slow"
