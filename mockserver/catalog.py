@@ -1,8 +1,11 @@
 """The model catalog: contracts loaded from data files, input validation, outputs.
 
-A contract (``contracts/models/<endpoint id>.yaml``) holds one endpoint's input
-JSON Schema, output schema and recorded example outputs. The mock answers with
-the recorded example, with the fields the input decides filled in from it.
+A contract (``contracts/models/<endpoint id>.yaml`` or ``.json``) holds one
+endpoint's input JSON Schema, output schema and example outputs. An ``images``
+or ``video`` contract answers with its recorded example, with the fields the
+input decides filled in; a ``synthesized`` contract (what `mockserver contracts
+import` writes) answers with an output built from its output schema
+(`mockserver.synthesis`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import json
 import random
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
@@ -24,6 +27,7 @@ from mockserver.contracts import builtin_contracts_dir, load_data_file, protocol
 from mockserver.endpoints import EndpointId, InvalidEndpointId
 from mockserver.media import MediaSpec
 from mockserver.outcomes import LogLine
+from mockserver.synthesis import DEFAULT_IMAGE_SIZE, MediaSink, synthesize
 
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
 _DEFINITIONS_REF = "definitions.yaml#"
@@ -52,7 +56,7 @@ class Model:
 
     endpoint_id: str
     title: str
-    output: Literal["images", "video"]
+    output: Literal["images", "video", "synthesized"]
     size_from: Literal["image_size", "aspect_ratio", "none"]
     default_size: tuple[int, int]
     queue_seconds: float | None
@@ -63,10 +67,19 @@ class Model:
     examples: tuple[dict[str, Any], ...]
     source: Path
     _validator: Draft202012Validator = field(repr=False, compare=False)
-    _accepts: Callable[[Any], bool] | None = field(default=None, repr=False, compare=False)
     # Recorded examples by their input (defaults applied, canonical JSON): looked
     # up on every submit, so built once at load time.
     _recorded: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    category: str = ""
+    description: str = ""
+    # Where the schemas came from and when (`url`, `retrieved`, ...), for drift checks.
+    origin: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @cached_property
+    def _accepts(self) -> Callable[[Any], bool] | None:
+        # Compiled on the first validation, not at load: a catalog of many
+        # models starts fast and pays only for the models it is asked about.
+        return _compiled_acceptor(self.input_schema)
 
     @property
     def app_id(self) -> str:
@@ -98,8 +111,16 @@ class Model:
         """`data` with the schema's top-level defaults filled in."""
         return _with_defaults(self.input_schema, data)
 
+    def synthesize(
+        self, data: dict[str, Any], seed: int, sink: MediaSink, run_seconds: float
+    ) -> Any:
+        """A ``synthesized`` model's output for input `data` (defaults applied):
+        built from the output schema, its media registered with `sink`."""
+        return synthesize(self.output_schema, data, seed, sink, run_seconds=run_seconds)
+
     def media_specs(self, data: dict[str, Any], seed: int) -> list[MediaSpec]:
-        """The media files a run with input `data` (defaults applied) produces."""
+        """The media files a run with input `data` (defaults applied) produces
+        (``images`` and ``video`` models; synthesized ones decide in `synthesize`)."""
         if self.output == "video":
             return [MediaSpec(kind="video", width=0, height=0, fmt="mp4", seed=seed, index=0)]
         width, height = self.size_for(data)
@@ -253,6 +274,7 @@ def load_contract(path: Path) -> Model:
         _check_media(example.get("media", {}), path, i)
     output = data["output"]
     size = data.get("default_size") or _example_size(data["examples"][0]["output"], output, path)
+    origin = data.get("source", {})
     timing = data.get("timing", {})
     logs = tuple(
         LogLine(at=float(x.get("at", 0.0)), message=x["message"], level=x.get("level", "INFO"))
@@ -272,7 +294,9 @@ def load_contract(path: Path) -> Model:
         examples=tuple(data["examples"]),
         source=path,
         _validator=input_validator,
-        _accepts=_compiled_acceptor(input_schema),
+        category=data.get("category", ""),
+        description=data.get("description", ""),
+        origin=origin,
         _recorded={
             json.dumps(_with_defaults(input_schema, example["input"]), sort_keys=True): index
             for index, example in enumerate(data["examples"])
@@ -425,6 +449,8 @@ def _check(validator: Draft202012Validator, data: Any, path: Path, where: str) -
 def _example_size(output: dict[str, Any], kind: str, path: Path) -> tuple[int, int]:
     if kind == "video":
         return (0, 0)
+    if kind == "synthesized":
+        return DEFAULT_IMAGE_SIZE
     images = output.get("images") or []
     if not images:
         raise ContractError(f"{path}: examples[0].output has no images to take a default size from")

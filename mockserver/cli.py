@@ -10,10 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
-from mockserver import run_command
-from mockserver.catalog import Catalog, ContractError, contract_files, load_contract
+from mockserver import contracts_command, run_command
+from mockserver.catalog import ContractError, contract_files, load_contract
 from mockserver.check import command as check_command
 from mockserver.check.scenarios import ScenarioError
 from mockserver.clock import Clock, ManualClock, RealClock
@@ -31,6 +30,8 @@ examples:
   mockserver serve --instant --clock manual         # for tests that drive time via /_mock/clock
   FAL_MOCK_KEYS=k1,k2 mockserver serve --keys-env FAL_MOCK_KEYS
   mockserver contracts validate ./my-contracts
+  mockserver contracts import fal-openapi.json --out my-contracts
+  mockserver contracts show fal-ai/flux/dev
   FAL_KEY=k mockserver run fal-ai/flux-1/schnell --input '{"prompt": "a fox"}' --save out/
   FAL_KEY=k mockserver check --base-url https://proxy.example --auth-scheme bearer --dry-run
   mockserver record --upstream https://proxy.example --out my-contracts
@@ -183,14 +184,15 @@ def build_parser() -> argparse.ArgumentParser:
     check_command.add_parser(commands)
     record_command.add_parser(commands)
 
-    contracts = commands.add_parser("contracts", help="inspect contract directories")
+    contracts = commands.add_parser(
+        "contracts", help="import fal's OpenAPI documents, inspect contract directories"
+    )
     contracts_commands = contracts.add_subparsers(dest="contracts_command", required=True)
     validate = contracts_commands.add_parser(
         "validate", help="check every contract file in DIR and report problems by file"
     )
     validate.add_argument("directories", nargs="+", type=Path, metavar="DIR")
-    listing = contracts_commands.add_parser("list", help="list the models a server would serve")
-    listing.add_argument("directories", nargs="*", type=Path, metavar="DIR")
+    contracts_command.add_parsers(contracts_commands)
     return parser
 
 
@@ -303,15 +305,6 @@ def _validate(directories: Sequence[Path], console: Console) -> int:
     return 1 if problems else 0
 
 
-def _list(directories: Sequence[Path], console: Console) -> int:
-    catalog = Catalog.load(*directories)
-    table = Table("endpoint id", "output", "title")
-    for model in catalog:
-        table.add_row(model.endpoint_id, model.output, model.title)
-    console.print(table)
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mockserver` command; returns the exit code."""
     args = build_parser().parse_args(argv)
@@ -329,7 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return record_command.run(args, console, errors)
         if args.contracts_command == "validate":
             return _validate(args.directories, console)
-        return _list(args.directories, console)
+        return contracts_command.run(args, console, errors)
     except (ContractError, ScenarioError, ValueError) as exc:
         errors.print(f"mockserver: error: {exc}", highlight=False, markup=False)
         return 2

@@ -25,7 +25,7 @@ from mockserver.catalog import Catalog, Model, random_seed
 from mockserver.clock import Clock, ManualClock, RealClock, iso_timestamp
 from mockserver.endpoints import EndpointId, request_path
 from mockserver.faults import Fault, FaultPlan
-from mockserver.media import MediaFile, RecordedFile, media_size, render
+from mockserver.media import MediaFile, MediaSpec, RecordedFile, media_size, render
 from mockserver.outcomes import Outcome
 from mockserver.outputs import media_objects
 from mockserver.profiles import OFFICIAL, Profile
@@ -469,19 +469,26 @@ class FalMock:
             return 2
         if extras.recorded is not None:
             return self._replay(job, model, extras)
+        if model.output == "synthesized":
+            sink = _JobMedia(self, job, extras.base_url)
+            output = model.synthesize(job.payload, extras.seed, sink, job.run_seconds)
+            job.result = compact_json(output)
+            return len(job.result)
         specs = model.media_specs(job.payload, extras.seed)
-        urls = []
-        for spec in specs:
-            token = secrets.token_urlsafe(15)
-            self._media[token] = spec
-            job.media.append(token)
-            bucket = _BUCKETS[spec.seed % len(_BUCKETS)]
-            ext = spec.file_name.rsplit(".", 1)[-1]
-            urls.append(f"{extras.base_url.rstrip('/')}/files/{bucket}/{token}.{ext}")
+        urls = [self._register(job, spec, extras.base_url) for spec in specs]
         sizes = [media_size(spec) if spec.kind == "video" else 0 for spec in specs]
         output = model.build_output(job.payload, extras.seed, urls, specs, job.run_seconds, sizes)
         job.result = compact_json(output)
         return len(job.result)
+
+    def _register(self, job: Job, spec: MediaSpec, base_url: str) -> str:
+        """Serve `spec` as one of `job`'s files (built on first download); its URL."""
+        token = secrets.token_urlsafe(15)
+        self._media[token] = spec
+        job.media.append(token)
+        bucket = _BUCKETS[spec.seed % len(_BUCKETS)]
+        ext = spec.file_name.rsplit(".", 1)[-1]
+        return f"{base_url.rstrip('/')}/files/{bucket}/{token}.{ext}"
 
     def _replay(self, job: Job, model: Model, extras: _JobExtras) -> int:
         """The recorded answer for a recorded input: its output, its media bytes
@@ -624,3 +631,18 @@ def _timeout(value: str | None) -> float | None:
 def _is_http_url(value: str) -> bool:
     parts = urlsplit(value)
     return parts.scheme in ("http", "https") and bool(parts.netloc) and len(value) <= 2048
+
+
+class _JobMedia:
+    """The `MediaSink` of one job's synthesized output: files served by the mock."""
+
+    def __init__(self, mock: FalMock, job: Job, base_url: str) -> None:
+        self._mock, self._job, self._base_url = mock, job, base_url
+
+    def url(self, spec: MediaSpec) -> str:
+        """Register the file with the job; its download URL."""
+        return self._mock._register(self._job, spec, self._base_url)
+
+    def size(self, spec: MediaSpec) -> int:
+        """The file's true size (built now, and cached for its download)."""
+        return media_size(spec)
