@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mockserver.catalog import Catalog, Model, random_seed
+from mockserver.catalog_cache import cached_catalog
 from mockserver.clock import Clock, ManualClock, RealClock, iso_timestamp
 from mockserver.endpoints import EndpointId, request_path
 from mockserver.faults import Fault, FaultPlan
@@ -154,7 +155,8 @@ class FalMock:
     ) -> None:
         self.config = config or MockConfig()
         self.clock: Clock = clock or RealClock()
-        self.catalog = catalog or Catalog.load(
+        # Loaded once per process for the same (unchanged) contract files.
+        self.catalog = catalog or cached_catalog(
             *self.config.contracts, builtin=self.config.builtin_contracts
         )
         self._rng = random.Random(self.config.seed)

@@ -9,12 +9,13 @@ assertions about what the code under test called.
 
 from __future__ import annotations
 
+import difflib
 import functools
 import socket
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -24,14 +25,20 @@ import httpx
 from mockserver.app import create_app
 from mockserver.clock import ManualClock
 from mockserver.faults import Fault
+from mockserver.intercept import (
+    BACKUP_HOSTS,
+    FAL_HOSTS,  # noqa: F401  (re-exported: it was public here first)
+    INTERCEPTOR,
+    UnmockedFalHost,
+    is_fal_bound,
+    is_fal_host,
+)
 from mockserver.mock import FalMock, MockConfig, RecordedRequest
 from mockserver.outcomes import Outcome
 from mockserver.profiles import FAL_QUEUE_URL, get_profile
 from mockserver.transport import SyncMockTransport
 from mockserver.webhooks import FAL_JWKS_URL, Attempt, Tamper, webhook_body
 
-# rest.alpha.fal.ai: where fal publishes the JWKS its webhooks are signed with.
-FAL_HOSTS = ("queue.fal.run", "fal.run", "v3.fal.media", "rest.fal.ai", "rest.alpha.fal.ai")
 DEFAULT_KEY = "fal-mock-key"
 #: Answers that usually mean the code under test did something it did not intend.
 UNEXPECTED_STATUSES = frozenset({401, 403, 404, 405, 413, 415, 422})
@@ -68,6 +75,24 @@ class MockOptions:
             mock.set_outcome(endpoint, as_outcome(outcome))
         return mock
 
+    def without_intermediaries(self) -> MockOptions:
+        """These options for a server on a port (which intercepts no hostnames)."""
+        return replace(self, intermediary_urls=())
+
+    def server_key(self) -> tuple[Any, ...]:
+        """What tells two mocks apart once reset: every option but the outcomes
+        (which a reset clears and a test sets again)."""
+        return (
+            self.profile,
+            self.contracts,
+            self.instant,
+            self.queue_seconds,
+            self.run_seconds,
+            self.runners,
+            self.intermediary_urls,
+            self.key,
+        )
+
 
 def as_outcome(value: Any) -> Outcome:
     """An `Outcome` from an Outcome, a kind name ("model_error"...) or its JSON form."""
@@ -83,6 +108,10 @@ class Controls:
 
     mock: FalMock
     key: str
+
+    def __init__(self) -> None:
+        # What `reset` goes back to: `set_timing` replaces the mock's config.
+        self._initial_config = self.mock.config
 
     @property
     def auth_scheme(self) -> str:
@@ -110,9 +139,8 @@ class Controls:
         return FAL_JWKS_URL
 
     def set_timing(self, queue_seconds: float = 0.0, run_seconds: float = 0.0) -> None:
-        """Give every later job these durations (time moves only by `advance`)."""
-        from dataclasses import replace
-
+        """Give every later job these durations (time moves only by `advance`;
+        `reset` goes back to the timing the mock was built with)."""
         self.mock.config = replace(
             self.mock.config, instant=False, queue_seconds=queue_seconds, run_seconds=run_seconds
         )
@@ -124,6 +152,11 @@ class Controls:
     def set_outcome(self, endpoint_id: str, outcome: Any) -> None:
         """Every later request to `endpoint_id` ("*": any) ends this way."""
         self.mock.set_outcome(endpoint_id, as_outcome(outcome))
+
+    def apply_outcomes(self, outcomes: Mapping[str, Any]) -> None:
+        """`set_outcome` for each endpoint id -> outcome (the marker's ``outcomes=``)."""
+        for endpoint_id, outcome in outcomes.items():
+            self.set_outcome(endpoint_id, outcome)
 
     def add_fault(self, **fault: Any) -> Fault:
         """Plan a transport fault: ``status_code=503``, ``latency=1``, ``drop=True``..."""
@@ -181,8 +214,10 @@ class Controls:
             )
 
     def reset(self) -> None:
-        """Forget jobs, requests, outcomes, faults and webhook deliveries (and routes)."""
+        """Forget jobs, requests, outcomes, faults, timing set by `set_timing` and
+        webhook deliveries (and routes): the mock is as it was built."""
         self.mock.reset()
+        self.mock.config = self._initial_config
         self.webhooks.route_to(None)
 
 
@@ -268,40 +303,61 @@ def _describe_calls(requests: Iterable[RecordedRequest]) -> str:
 
 
 class InProcessFal(Controls):
-    """The mock behind fal's hostnames, in process, for httpx-based code (respx)."""
+    """The mock behind fal's hostnames, in process, for httpx-based code (respx).
+
+    Every host fal's clients call, the backup domains included, is answered by
+    the mock; a request to any other host under fal's domains raises
+    `UnmockedFalHost` (and is listed in `unmocked`); other hosts pass through.
+    """
 
     def __init__(self, options: MockOptions) -> None:
-        import respx
-
         self.options = options
         self.key = options.key
         self.mock = options.build()
-        self._transport = SyncMockTransport(create_app(self.mock))
-        self._router = respx.mock(assert_all_called=False, assert_all_mocked=False)
-        for host in FAL_HOSTS:
-            self._router.route(host=host).mock(side_effect=self._forward)
-        for base in options.intermediary_urls:
-            self._router.route(url__startswith=base.rstrip("/")).mock(side_effect=self._forward)
-        self._router.route().pass_through()  # other hosts are not ours to answer
+        self._transport = SyncMockTransport(create_app(self.mock), shared=True)
+        # (base URL without a trailing slash, its path prefix) of each intermediary
+        self._intermediaries = [
+            (base.rstrip("/"), urlsplit(base).path.rstrip("/"))
+            for base in options.intermediary_urls
+        ]
+        #: fal-bound requests the mock refused to answer (each also raised).
+        self.unmocked: list[str] = []
+        super().__init__()
 
     @property
     def base_url(self) -> str:
         """Where requests go: the intermediary's base, or fal's queue."""
-        return (
-            self.options.intermediary_urls[0].rstrip("/")
-            if self.options.intermediary_urls
-            else FAL_QUEUE_URL
-        )
+        return self._intermediaries[0][0] if self._intermediaries else FAL_QUEUE_URL
 
-    def _forward(self, request: httpx.Request) -> httpx.Response:
+    def _handle(self, request: httpx.Request) -> httpx.Response | None:
+        """The mock's answer for an intercepted request (None: not ours, let it pass)."""
         url = request.url
-        for base in self.options.intermediary_urls:
-            prefix = urlsplit(base).path.rstrip("/")
-            if prefix and str(url).startswith(base.rstrip("/")):
-                url = url.copy_with(path=url.path[len(prefix) :] or "/")
-        forwarded = httpx.Request(
-            request.method, url, headers=request.headers, content=request.read()
-        )
+        host = url.host
+        if is_fal_host(host):
+            if host in BACKUP_HOSTS:  # answered as the host it stands in for
+                url = url.copy_with(host=BACKUP_HOSTS[host])
+                return self._forward(request, url, host=url.netloc.decode("ascii"))
+            return self._forward(request, url)
+        if self._intermediaries:
+            text = str(url)
+            for base, prefix in self._intermediaries:
+                if text.startswith(base):
+                    return self._forward(
+                        request, url.copy_with(path=url.path[len(prefix) :] or "/")
+                    )
+        if is_fal_bound(host):
+            self.unmocked.append(str(url.copy_with(query=None)))
+            raise UnmockedFalHost(url)
+        return None
+
+    def _forward(
+        self, request: httpx.Request, url: httpx.URL, *, host: str | None = None
+    ) -> httpx.Response:
+        headers = request.headers
+        if host is not None:
+            headers = headers.copy()
+            headers["Host"] = host
+        forwarded = httpx.Request(request.method, url, headers=headers, content=request.read())
         response = self._transport.handle_request(forwarded)
         return httpx.Response(
             response.status_code, headers=response.headers, content=response.content
@@ -309,12 +365,12 @@ class InProcessFal(Controls):
 
     def start(self) -> InProcessFal:
         """Begin intercepting."""
-        self._router.start()
+        INTERCEPTOR.activate(self._handle)
         return self
 
     def stop(self) -> None:
-        """Stop intercepting and release the app's thread."""
-        self._router.stop()
+        """Stop intercepting and release what the mock holds."""
+        INTERCEPTOR.deactivate(self._handle)
         self._transport.close()
         self.webhooks.route_to(None)
 
@@ -328,6 +384,7 @@ class FalServer(Controls):
         self.options = options
         self.key = options.key
         self.mock = options.build()
+        super().__init__()
         self._directory = tempfile.TemporaryDirectory(prefix="fal-mock-")
         ssl: dict[str, str] = {}
         self.ca_file: str | None = None
@@ -397,7 +454,12 @@ class FalServer(Controls):
 
 
 class LiveTarget:
-    """The same fixture surface, pointing at a real intermediary (no controls)."""
+    """The same fixture surface, pointing at a real service (no controls).
+
+    The controls of a mock (`advance`, `next_outcome`, `assert_called`...) skip
+    the test that uses them, with the reason; any other name is an
+    `AttributeError`, so a typo fails instead of skipping.
+    """
 
     def __init__(self, base_url: str, key: str, auth_scheme: str) -> None:
         self.base_url = base_url.rstrip("/")
@@ -413,6 +475,21 @@ class LiveTarget:
         return {"Authorization": f"{self.auth_scheme} {self.key}"}
 
     def __getattr__(self, name: str) -> Any:
-        import pytest
+        if name in _MOCK_ONLY:
+            import pytest
 
-        pytest.skip(f"fal_mock.{name} needs the mock; this test runs against a live service")
+            pytest.skip(f"fal_mock.{name} needs the mock; this test runs against a live service")
+        close = difflib.get_close_matches(name, sorted(_MOCK_ONLY | _LIVE_NAMES), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise AttributeError(f"fal_mock has no attribute {name!r}{hint}", name=name, obj=self)
+
+
+_LIVE_NAMES = frozenset({"base_url", "key", "auth_scheme", "headers"})
+#: What only a mock has: the public names of the in-process fixture, but the live ones.
+_MOCK_ONLY = frozenset(
+    name for name in dir(InProcessFal) if not name.startswith("_") and name not in _LIVE_NAMES
+) | {"mock", "options", "unmocked"}
+
+#: What the `fal_mock` fixture gives a test: the in-process mock, or (with
+#: ``--fal-live-url``) the live service. Annotate ``fal_mock: FalMockFixture``.
+FalMockFixture = InProcessFal | LiveTarget

@@ -45,13 +45,21 @@ class MockTransport(httpx.AsyncBaseTransport):
 
 
 class SyncMockTransport(httpx.BaseTransport):
-    """A sync transport into an ASGI app, run on a private event-loop thread."""
+    """A sync transport into an ASGI app, run on an event-loop thread.
 
-    def __init__(self, app: Any) -> None:
+    By default the transport starts (and `close` stops) a private loop thread;
+    `shared=True` uses one loop thread for the whole process instead, which
+    costs nothing to open or close (what a test suite building a mock per test
+    wants).
+    """
+
+    def __init__(self, app: Any, *, shared: bool = False) -> None:
         self._async = MockTransport(app)
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="mock-app")
-        self._thread.start()
+        self._thread: threading.Thread | None = None  # the private loop's, if any
+        if shared:
+            self._loop = _shared_loop()
+        else:
+            self._loop, self._thread = _new_loop_thread()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send `request` to the app and wait for the whole response."""
@@ -70,9 +78,30 @@ class SyncMockTransport(httpx.BaseTransport):
         )
 
     def close(self) -> None:
-        """Stop the loop thread."""
+        """Stop the loop thread (a shared one keeps running for the next mock)."""
+        if self._thread is None:
+            return
         if self._loop.is_running():
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=5)
         if not self._loop.is_running():
             self._loop.close()
+
+
+def _new_loop_thread() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True, name="mock-app")
+    thread.start()
+    return loop, thread
+
+
+_shared: asyncio.AbstractEventLoop | None = None
+_shared_lock = threading.Lock()
+
+
+def _shared_loop() -> asyncio.AbstractEventLoop:
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared.is_closed():
+            _shared = _new_loop_thread()[0]
+        return _shared

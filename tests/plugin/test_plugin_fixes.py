@@ -1,0 +1,156 @@
+"""Bugs of the plugin, each reproduced by a small project run by pytester."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_fal_server_timing_does_not_leak_into_the_next_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_timing="""
+import httpx
+
+def _status(fal_server):
+    queued = httpx.post(f"{fal_server.base_url}/fal-ai/flux-1/dev", json={"prompt": "x"},
+                        headers=fal_server.headers).json()
+    return httpx.get(queued["status_url"], headers=fal_server.headers).json()["status"]
+
+def test_slow(fal_server):
+    fal_server.set_timing(queue_seconds=10, run_seconds=10)
+    assert _status(fal_server) == "IN_QUEUE"
+
+def test_instant_again(fal_server):
+    assert _status(fal_server) == "COMPLETED"
+"""
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
+
+
+def test_fal_server_takes_the_ini_options_and_the_marker(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nfal_mock_profile = intermediary\nfal_mock_queue_seconds = 5\n")
+    pytester.makepyfile(
+        test_server="""
+import httpx
+import pytest
+
+def _submit(fal_server):
+    return httpx.post(f"{fal_server.base_url}/fal-ai/flux-1/dev", json={"prompt": "x"},
+                      headers=fal_server.headers).json()
+
+def test_ini(fal_server):
+    assert fal_server.auth_scheme == "Bearer"
+    # an intermediary answers with fal's URLs
+    status_url = _submit(fal_server)["status_url"]
+    status_url = status_url.replace("https://queue.fal.run", fal_server.base_url)
+    assert httpx.get(status_url, headers=fal_server.headers).json()["status"] == "IN_QUEUE"
+
+@pytest.mark.fal_mock(profile="official", outcomes={"fal-ai/flux-1/dev": "infra_error"},
+                      queue_seconds=0, run_seconds=0)
+def test_marker(fal_server):
+    assert fal_server.auth_scheme == "Key"
+    result = httpx.get(_submit(fal_server)["response_url"], headers=fal_server.headers)
+    assert result.status_code == 503
+
+def test_ini_again(fal_server):
+    assert fal_server.auth_scheme == "Bearer"
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=3)
+
+
+LIVE_TYPO = """
+def test_typo(fal_mock):
+    fal_mock.asert_caled("fal-ai/flux-1/dev")
+
+def test_control(fal_mock):
+    fal_mock.assert_called("fal-ai/flux-1/dev")
+"""
+
+
+def test_a_typo_in_live_mode_fails_instead_of_skipping(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LIVE_KEY", "live-secret")
+    pytester.makepyfile(test_live=LIVE_TYPO)
+    result = pytester.runpytest(
+        "--fal-live-url", "https://example.invalid", "--fal-live-key-env", "LIVE_KEY", "-rs"
+    )
+    result.assert_outcomes(failed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*AttributeError: fal_mock has no attribute 'asert_caled'"
+            " (did you mean 'assert_called'?)*",
+            "*fal_mock.assert_called needs the mock; this test runs against a live service*",
+        ]
+    )
+
+
+def test_backup_domains_are_answered_by_the_mock(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_backup="""
+import httpx
+
+def test_backup(fal_mock):
+    queued = httpx.post("https://queue.falrun.com/fal-ai/flux-1/dev", json={"prompt": "x"},
+                        headers=fal_mock.headers).json()
+    assert httpx.get(queued["response_url"], headers=fal_mock.headers).json()["prompt"] == "x"
+    ran = httpx.post("https://falrun.com/fal-ai/flux-1/schnell", json={"prompt": "y"},
+                     headers=fal_mock.headers)
+    assert ran.status_code == 200 and ran.json()["images"]
+    fal_mock.assert_called("fal-ai/flux-1/dev")
+    fal_mock.assert_called("fal-ai/flux-1/schnell", action="run")
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=1)
+
+
+def test_an_unknown_fal_host_fails_the_test_even_when_the_error_is_swallowed(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_unknown="""
+import httpx
+import pytest
+from mockserver.intercept import UnmockedFalHost
+
+def test_raises(fal_mock):
+    with pytest.raises(UnmockedFalHost, match="gateway.fal.ai looks like a fal host"):
+        httpx.get("https://gateway.fal.ai/anything?token=secret")
+
+def test_swallowed(fal_mock):
+    try:
+        httpx.get("https://some-app.fal.run/")
+    except Exception:
+        pass
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*requests to fal hosts the mock does not answer were stopped:",
+            "*https://gateway.fal.ai/anything",
+            "*https://some-app.fal.run/",
+        ]
+    )
+    assert "token=secret" not in result.stdout.str()
+
+
+def test_each_test_gets_a_fresh_mock_over_contracts_loaded_once(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(
+        test_reuse="""
+seen = []
+
+def test_one(fal_mock):
+    seen.append((fal_mock.mock, fal_mock.mock.catalog))
+    fal_mock.next_outcome("fal-ai/flux-1/dev", "model_error")
+
+def test_two(fal_mock):
+    mock, catalog = seen[0]
+    assert fal_mock.mock is not mock and fal_mock.mock.catalog is catalog
+    assert fal_mock.requests == [] and fal_mock.mock._next_outcomes == {}
+"""
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
