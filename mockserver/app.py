@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from mockserver import control, openapi
+from mockserver import control, openapi, stream
 from mockserver.endpoints import (
     EndpointId,
     InvalidEndpointId,
@@ -147,7 +147,8 @@ async def _protocol(request: Request) -> Response:
     run_host = hostname(header_map(request).get("host", "")) in mock.config.run_hosts
     if path.startswith(RUN_PREFIX) or run_host:
         target = path.removeprefix(RUN_PREFIX.rstrip("/")) if not run_host else path
-        return await _handle(request, mock, "run", target, None)
+        action = "run_stream" if stream.is_stream_target(mock, target) else "run"
+        return await _handle(request, mock, action, target, None)
     route = parse_request_path(path)
     if route is not None:
         return await _handle(request, mock, route.action, route.app_id, route)
@@ -158,7 +159,10 @@ async def _handle(
     request: Request, mock: FalMock, action: str, target: str, route: RequestRoute | None
 ) -> Response:
     """Run one protocol request: faults, then the handler; record it either way."""
-    endpoint = route.app_id if route is not None else mock.endpoint_of(target)
+    endpoint: str | None = route.app_id if route is not None else None
+    if route is None:
+        of = target.rstrip("/").removesuffix(stream.SUFFIX) if action == "run_stream" else target
+        endpoint = mock.endpoint_of(of)
     status_code = 500
     try:
         fault = mock.faults.take(action, endpoint)
@@ -177,6 +181,9 @@ async def _handle(
                 return json_response(fault.status_code, {"detail": detail}, headers)
         if route is not None:
             response = await _request_operation(request, mock, route)
+        elif action == "run_stream":
+            tenant = mock.authenticate(header_map(request).get("authorization"))
+            response = await stream.stream_output(request, mock, target, tenant)
         else:
             response = await _submit(request, mock, target, sync=action == "run")
         status_code = response.status_code

@@ -27,6 +27,7 @@ from mockserver.contracts import builtin_contracts_dir, load_data_file, protocol
 from mockserver.endpoints import EndpointId, InvalidEndpointId
 from mockserver.media import MediaSpec
 from mockserver.outcomes import LogLine
+from mockserver.partials import StreamShape
 from mockserver.synthesis import DEFAULT_IMAGE_SIZE, MediaSink, synthesize
 
 DATA_SUFFIXES = (".yaml", ".yml", ".json")
@@ -74,6 +75,7 @@ class Model:
     description: str = ""
     # Where the schemas came from and when (`url`, `retrieved`, ...), for drift checks.
     origin: dict[str, Any] = field(default_factory=dict, compare=False)
+    stream: StreamShape = field(default_factory=StreamShape)
 
     @cached_property
     def _accepts(self) -> Callable[[Any], bool] | None:
@@ -302,6 +304,7 @@ def load_contract(path: Path) -> Model:
             for index, example in enumerate(data["examples"])
             if "media" in example
         },
+        stream=StreamShape.from_json(data.get("stream")),
     )
 
 

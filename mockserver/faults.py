@@ -9,7 +9,9 @@ from typing import Any, Literal
 
 from mockserver.jsonfields import json_object, number, status_code
 
-FaultAction = Literal["submit", "status", "stream", "result", "cancel", "run", "media", "any"]
+FaultAction = Literal[
+    "submit", "status", "stream", "result", "cancel", "run", "run_stream", "media", "any"
+]
 FAULT_ACTIONS: tuple[str, ...] = (
     "submit",
     "status",
@@ -17,6 +19,7 @@ FAULT_ACTIONS: tuple[str, ...] = (
     "result",
     "cancel",
     "run",
+    "run_stream",
     "media",
     "any",
 )

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import fal_client
 import pytest
 from fal_client.client import FalClientHTTPError
+from httpx_sse import SSEError
 
 from mockserver.testing import InProcessFal
 
@@ -30,3 +34,28 @@ def test_a_start_timeout_does_not_cut_off_a_started_run(fal_mock: InProcessFal) 
     handle = fal_client.submit(DEV, arguments={"prompt": "slow"}, start_timeout=2)
     fal_mock.advance(31)
     assert handle.get()["prompt"] == "slow"
+
+
+def test_stream_yields_partial_outputs_then_the_output(fal_mock: InProcessFal) -> None:
+    events = list(fal_client.stream(DEV, arguments={"prompt": "streamed", "seed": 3}))
+    assert [event["progress"] for event in events[:-1]] == [0.25, 0.5, 0.75]
+    assert events[-1]["prompt"] == "streamed" and events[-1]["seed"] == 3
+    fal_mock.assert_called(DEV, action="run_stream", times=1)
+    fal_mock.assert_nothing_unexpected()
+
+
+def test_async_client_stream(fal_mock: InProcessFal) -> None:
+    async def collect() -> list[dict[str, Any]]:
+        client = fal_client.AsyncClient()
+        return [event async for event in client.stream(DEV, arguments={"prompt": "async"})]
+
+    events = asyncio.run(collect())
+    assert len(events) == 4 and events[-1]["prompt"] == "async"
+
+
+def test_a_failing_stream_raises_in_the_client(fal_mock: InProcessFal) -> None:
+    fal_mock.next_outcome(DEV, "model_error")
+    # fal-client reads the answer as events without checking its status: a
+    # JSON error answer is an SSEError there, as against fal itself.
+    with pytest.raises(SSEError):
+        list(fal_client.stream(DEV, arguments={"prompt": "x"}))
