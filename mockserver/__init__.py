@@ -7,15 +7,60 @@ In process::
     app = create_app(mock)   # any ASGI server, or httpx.ASGITransport(app)
 """
 
-from mockserver.app import create_app
-from mockserver.catalog import Catalog, ContractError, Model
-from mockserver.clock import Clock, ManualClock, RealClock
-from mockserver.endpoints import EndpointId, InvalidEndpointId, request_path, rewrite_url
-from mockserver.faults import Fault
-from mockserver.mock import FalMock, HttpError, MockConfig, RecordedRequest
-from mockserver.outcomes import LogLine, Outcome
-from mockserver.profiles import INTERMEDIARY, OFFICIAL, Profile
-from mockserver.queue import Job, Retention, State
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mockserver.app import create_app
+    from mockserver.catalog import Catalog, ContractError, Model
+    from mockserver.clock import Clock, ManualClock, RealClock
+    from mockserver.endpoints import EndpointId, InvalidEndpointId, request_path, rewrite_url
+    from mockserver.faults import Fault
+    from mockserver.mock import FalMock, HttpError, MockConfig, RecordedRequest
+    from mockserver.outcomes import LogLine, Outcome
+    from mockserver.profiles import INTERMEDIARY, OFFICIAL, Profile
+    from mockserver.queue import Job, Retention, State
+
+# Every name is imported on first use: the pytest plugin and the reference
+# client live in this package, and importing them must not import the server
+# (Starlette, jsonschema, Pillow, cryptography...).
+_HOMES = {
+    "create_app": "app",
+    "Catalog": "catalog",
+    "ContractError": "catalog",
+    "Model": "catalog",
+    "Clock": "clock",
+    "ManualClock": "clock",
+    "RealClock": "clock",
+    "EndpointId": "endpoints",
+    "InvalidEndpointId": "endpoints",
+    "request_path": "endpoints",
+    "rewrite_url": "endpoints",
+    "Fault": "faults",
+    "FalMock": "mock",
+    "HttpError": "mock",
+    "MockConfig": "mock",
+    "RecordedRequest": "mock",
+    "LogLine": "outcomes",
+    "Outcome": "outcomes",
+    "INTERMEDIARY": "profiles",
+    "OFFICIAL": "profiles",
+    "Profile": "profiles",
+    "Job": "queue",
+    "Retention": "queue",
+    "State": "queue",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'mockserver' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"mockserver.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __version__ = "0.1.0"
 

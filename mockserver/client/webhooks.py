@@ -12,12 +12,12 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from typing import TYPE_CHECKING, Any
 
 from mockserver.client.errors import FalError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 #: How far a webhook's timestamp may be from now (seconds), as fal's docs advise.
 DEFAULT_TOLERANCE = 300.0
@@ -74,6 +74,9 @@ def verify_webhook(
             hashlib.sha256(body).hexdigest(),
         ]
     ).encode()
+    # Imported here: a client that never verifies a webhook never loads cryptography.
+    from cryptography.exceptions import InvalidSignature
+
     keys = _ed25519_keys(jwks)
     if not keys:
         raise WebhookVerificationError("the key set holds no Ed25519 key")
@@ -97,6 +100,8 @@ def verify_webhook(
 
 
 def _ed25519_keys(jwks: Mapping[str, Any]) -> list[Ed25519PublicKey]:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     keys = []
     for entry in jwks.get("keys", []) if isinstance(jwks, Mapping) else []:
         if not isinstance(entry, Mapping) or entry.get("kty") != "OKP":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 
@@ -31,6 +34,9 @@ def test_fal_server_takes_the_ini_options_and_the_marker(pytester: pytest.Pytest
     pytester.makepyfile(
         test_server="""
 import httpx
+import subprocess
+import sys
+
 import pytest
 
 def _submit(fal_server):
@@ -110,6 +116,9 @@ def test_an_unknown_fal_host_fails_the_test_even_when_the_error_is_swallowed(
     pytester.makepyfile(
         test_unknown="""
 import httpx
+import subprocess
+import sys
+
 import pytest
 from mockserver.intercept import UnmockedFalHost
 
@@ -154,3 +163,25 @@ def test_two(fal_mock):
 """
     )
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
+
+
+HEAVY = ("starlette", "PIL", "jsonschema", "fastjsonschema", "yaml", "cryptography", "uvicorn")
+
+
+@pytest.mark.parametrize(
+    ("module", "heavy"),
+    [
+        # pytest imports the plugin in every run, fixtures used or not
+        ("mockserver.pytest_plugin", (*HEAVY, "httpx", "rich")),
+        # httpx itself imports rich (its command line), so only the server's are checked
+        ("mockserver.client", HEAVY),
+    ],
+)
+def test_the_plugin_and_the_client_import_only_what_they_use(
+    module: str, heavy: tuple[str, ...]
+) -> None:
+    code = f"import sys, {module}\nprint(' '.join(m for m in {heavy!r} if m in sys.modules))"
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == ""
