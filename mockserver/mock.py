@@ -50,6 +50,35 @@ def compact_json(value: Any) -> bytes:
     return _ENCODER.encode(value).encode()
 
 
+class InvalidOutput(ValueError):
+    """A scripted output that does not fit the endpoint's output schema."""
+
+
+def output_problems(
+    model: Model, output: dict[str, Any] | None, merge: dict[str, Any] | None
+) -> list[str]:
+    """What is wrong with a scripted `output` (or with the generated one after
+    `merge`) for `model`, one line each; empty when it fits."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(model.output_schema)
+    if output is not None:
+        candidate: dict[str, Any] = output
+    else:
+        assert merge is not None
+        # A generated output has every property its examples have; with none
+        # recorded, the merged fields are checked alone (plus what is required).
+        base = dict(model.examples[0]["output"]) if model.examples else {}
+        candidate = {**base, **merge}
+        if not model.examples:
+            schema = {k: v for k, v in model.output_schema.items() if k != "required"}
+            validator = Draft202012Validator(schema)
+    return [
+        f"{'.'.join(str(p) for p in error.absolute_path) or '(top level)'}: {error.message}"
+        for error in sorted(validator.iter_errors(candidate), key=lambda e: list(map(str, e.path)))
+    ]
+
+
 class HttpError(Exception):
     """A protocol-level error answer: status code, JSON body, extra headers."""
 
@@ -417,14 +446,50 @@ class FalMock:
         return self.clock.advance(seconds)
 
     def set_outcome(self, endpoint_id: str, outcome: Outcome) -> None:
-        """Every later request to `endpoint_id` ("*": any) ends with `outcome`."""
+        """Every later request to `endpoint_id` ("*": any) ends with `outcome`.
+
+        An outcome with an `output` (or `merge`) is checked against the
+        endpoint's output schema now: `InvalidOutput` says what does not fit.
+        """
+        self.check_output(endpoint_id, outcome)
         with self._lock:
             self._default_outcomes[endpoint_id] = outcome
 
     def next_outcome(self, endpoint_id: str, outcome: Outcome, times: int = 1) -> None:
-        """The next `times` requests to `endpoint_id` ("*": any) end with `outcome`."""
+        """The next `times` requests to `endpoint_id` ("*": any) end with `outcome`
+        (checked like `set_outcome`'s)."""
+        self.check_output(endpoint_id, outcome)
         with self._lock:
             self._next_outcomes.setdefault(endpoint_id, deque()).extend([outcome] * times)
+
+    def next_output(
+        self,
+        endpoint_id: str,
+        output: dict[str, Any] | None = None,
+        *,
+        merge: dict[str, Any] | None = None,
+        times: int = 1,
+    ) -> None:
+        """The next `times` results of `endpoint_id` are `output`, or the generated
+        ones with `merge`'s top-level fields replaced; checked against the output schema."""
+        self.next_outcome(endpoint_id, Outcome.with_output(output, merge=merge), times)
+
+    def check_output(self, endpoint_id: str, outcome: Outcome) -> None:
+        """Raise `InvalidOutput` unless `outcome`'s scripted result fits the endpoint."""
+        if outcome.output is None and outcome.merge is None:
+            return
+        model = self.catalog.get(endpoint_id)
+        if model is None:
+            raise InvalidOutput(
+                f"a scripted output needs a known endpoint (its output schema checks it),"
+                f" got {endpoint_id!r}"
+            )
+        problems = output_problems(model, outcome.output, outcome.merge)
+        if problems:
+            raise InvalidOutput(
+                f"the output for {endpoint_id} does not match its output schema:\n  "
+                + "\n  ".join(problems)
+            )
 
     def add_fault(self, fault: Fault) -> Fault:
         """Plan a transport fault for matching requests."""
@@ -464,6 +529,18 @@ class FalMock:
 
     def _complete(self, job: Job) -> int:
         """Fill a successful job's result (media registered); returns its size."""
+        if job.outcome.output is not None:  # scripted by the test, checked when scripted
+            job.result = compact_json(job.outcome.output)
+            return len(job.result)
+        size = self._generate(job)
+        if job.outcome.merge is not None:
+            assert isinstance(job.result, bytes)
+            job.result = compact_json({**json.loads(job.result), **job.outcome.merge})
+            size = len(job.result)
+        return size
+
+    def _generate(self, job: Job) -> int:
+        """The generated result of a successful job; returns its size."""
         model = self.catalog.get(job.endpoint_id)
         extras = self._extras.get(job.id)
         if model is None or extras is None or not isinstance(job.payload, dict):

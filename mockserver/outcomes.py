@@ -49,6 +49,16 @@ class Outcome:
     queue_seconds: float | None = None
     run_seconds: float | None = None
     logs: tuple[LogLine, ...] | None = field(default=None)
+    #: The result is exactly this JSON (a success only), instead of a generated one.
+    output: dict[str, Any] | None = None
+    #: The generated result with these top-level fields replaced (a success only).
+    merge: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.output is not None or self.merge is not None) and self.kind != "success":
+            raise ValueError("output and merge choose the result of a success, not of an error")
+        if self.output is not None and self.merge is not None:
+            raise ValueError("give the whole output, or the fields to merge, not both")
 
     @property
     def failed(self) -> bool:
@@ -92,14 +102,27 @@ class Outcome:
         return cls(run_seconds=run_seconds, logs=logs)
 
     @classmethod
+    def with_output(
+        cls, output: dict[str, Any] | None = None, *, merge: dict[str, Any] | None = None
+    ) -> Outcome:
+        """A success whose result is `output`, or the generated one with `merge`'s fields."""
+        if output is None and merge is None:
+            raise ValueError("give the output, or the fields to merge into the generated one")
+        return cls(output=output, merge=merge)
+
+    @classmethod
     def from_json(cls, data: Any) -> Outcome:
         """Build an outcome from the control API's JSON form; ValueError says what is wrong.
 
         ``{"kind": "success"|"model_error"|"infra_error"|"slow", "status_code": int,
         "detail": any, "error_type": str, "queue_seconds": n, "run_seconds": n,
-        "logs": [{"at": 0.5, "message": "...", "level": "INFO"}]}``
+        "logs": [{"at": 0.5, "message": "...", "level": "INFO"}],
+        "output": {...} | "merge": {...}}`` (output/merge: a success's result)
         """
         data = json_object(data, _OUTCOME_FIELDS, "an outcome")
+        for name in ("output", "merge"):
+            if data.get(name) is not None and not isinstance(data[name], dict):
+                raise ValueError(f"{name} must be a JSON object")
         kind = data.get("kind", "success")
         logs = _logs_from_json(data["logs"]) if "logs" in data else None
         timing = {
@@ -132,6 +155,8 @@ class Outcome:
             queue_seconds=timing.get("queue_seconds", base.queue_seconds),
             run_seconds=timing.get("run_seconds", base.run_seconds),
             logs=logs if logs is not None else base.logs,
+            output=data.get("output"),
+            merge=data.get("merge"),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -146,6 +171,10 @@ class Outcome:
                 data[name] = getattr(self, name)
         if self.logs is not None:
             data["logs"] = [{"at": x.at, "message": x.message, "level": x.level} for x in self.logs]
+        if self.output is not None:
+            data["output"] = self.output
+        if self.merge is not None:
+            data["merge"] = self.merge
         return data
 
 
@@ -157,6 +186,8 @@ _OUTCOME_FIELDS = (
     "queue_seconds",
     "run_seconds",
     "logs",
+    "output",
+    "merge",
 )
 LOG_LEVELS = frozenset({"STDERR", "STDOUT", "ERROR", "INFO", "WARN", "DEBUG"})
 

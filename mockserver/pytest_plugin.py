@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 _MARKER_HELP = (
     "fal_mock(profile=, contracts=, queue_seconds=, run_seconds=, outcomes=,"
-    " outputs=, intermediary_urls=, key=): configure the fal mock for this test"
+    " intermediary_urls=, key=): configure the fal mock for this test"
 )
 
 

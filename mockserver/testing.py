@@ -149,6 +149,19 @@ class Controls:
         """The next `times` requests to `endpoint_id` ("*": any) end this way."""
         self.mock.next_outcome(endpoint_id, as_outcome(outcome), times)
 
+    def next_output(
+        self,
+        endpoint_id: str,
+        output: dict[str, Any] | None = None,
+        *,
+        merge: dict[str, Any] | None = None,
+        times: int = 1,
+    ) -> None:
+        """The next `times` results of `endpoint_id` are `output` (exactly), or the
+        generated ones with `merge`'s top-level fields replaced. Checked against the
+        endpoint's output schema now: a wrong shape raises `InvalidOutput` here."""
+        self.mock.next_output(endpoint_id, output, merge=merge, times=times)
+
     def set_outcome(self, endpoint_id: str, outcome: Any) -> None:
         """Every later request to `endpoint_id` ("*": any) ends this way."""
         self.mock.set_outcome(endpoint_id, as_outcome(outcome))

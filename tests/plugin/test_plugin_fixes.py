@@ -185,3 +185,67 @@ def test_the_plugin_and_the_client_import_only_what_they_use(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == ""
+
+
+def test_next_output_chooses_the_result(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_output="""
+import fal_client
+import httpx
+import pytest
+from mockserver.mock import InvalidOutput
+
+DEV = "fal-ai/flux-1/dev"
+IMAGE = {"url": "https://v3.fal.media/files/a.png", "width": 8, "height": 8,
+         "content_type": "image/png"}
+
+def test_whole_output(fal_mock):
+    output = {"images": [IMAGE], "timings": {}, "seed": 7, "has_nsfw_concepts": [True],
+              "prompt": "p"}
+    fal_mock.next_output(DEV, output)
+    assert fal_client.subscribe(DEV, arguments={"prompt": "x"}) == output
+    assert fal_client.subscribe(DEV, arguments={"prompt": "x"})["has_nsfw_concepts"] == [False]
+
+def test_merge(fal_mock):
+    fal_mock.next_output(DEV, merge={"has_nsfw_concepts": [True]}, times=2)
+    for _ in range(2):
+        result = fal_client.subscribe(DEV, arguments={"prompt": "x"})
+        assert result["has_nsfw_concepts"] == [True] and result["prompt"] == "x"
+
+def test_wrong_shape_fails_at_the_call(fal_mock):
+    with pytest.raises(InvalidOutput, match="images.0: 'url' is a required property"):
+        fal_mock.next_output(DEV, merge={"images": [{"width": 1}]})
+    with pytest.raises(InvalidOutput, match="needs a known endpoint"):
+        fal_mock.next_output("*", {"images": []})
+    fal_mock.assert_not_called()
+
+def test_over_http(fal_mock):
+    control = "https://queue.fal.run/_mock/outcomes"
+    bad = httpx.post(control, json={"endpoint_id": DEV,
+                                    "outcome": {"merge": {"seed": "not a number"}}})
+    assert bad.status_code == 422 and "seed: 'not a number' is not of type" in bad.json()["detail"]
+    ok = httpx.post(control, json={"endpoint_id": DEV, "outcome": {"merge": {"seed": 5}}})
+    assert ok.status_code == 200 and ok.json()["outcome"]["merge"] == {"seed": 5}
+    assert fal_client.subscribe(DEV, arguments={"prompt": "x"})["seed"] == 5
+
+@pytest.mark.fal_mock(outcomes={DEV: {"merge": {"prompt": "from the marker"}}})
+def test_marker(fal_mock):
+    assert fal_client.subscribe(DEV, arguments={"prompt": "x"})["prompt"] == "from the marker"
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=5)
+
+
+def test_a_marker_with_a_wrong_output_is_an_error_of_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_marker="""
+import pytest
+
+@pytest.mark.fal_mock(outcomes={"fal-ai/flux-1/dev": {"output": {"images": "none"}}})
+def test_marker(fal_mock):
+    pass
+"""
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*InvalidOutput: the output for fal-ai/flux-1/dev*"])
