@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from mockserver import control, openapi, stream
+from mockserver import control, openapi, storage, stream
 from mockserver.endpoints import (
     EndpointId,
     InvalidEndpointId,
@@ -38,7 +38,6 @@ from mockserver.http import (
     parse_flag,
     public_base,
     read_json_body,
-    read_raw_body,
 )
 from mockserver.mock import (
     FalMock,
@@ -84,9 +83,7 @@ def create_app(mock: FalMock | None = None, config: MockConfig | None = None) ->
         Route("/openapi.json", _openapi, methods=["GET"]),
         Route("/.well-known/jwks.json", _jwks, methods=["GET"]),
         Mount("/_mock", routes=control.routes()),
-        Route("/storage/auth/token", _upload_token, methods=["POST"]),
-        Route("/files/upload", _upload, methods=["POST"]),
-        Route("/files/upload/multipart{rest:path}", _multipart, methods=["POST", "PUT"]),
+        *storage.routes(),
         Route("/files/{bucket}/{name}", _media, methods=["GET"]),
     ]
     app = Starlette(
@@ -353,40 +350,6 @@ async def _media(request: Request) -> Response:
             "Content-Disposition": f'inline; filename="{file_name}"',
             "Cache-Control": "public, max-age=3600",
         },
-    )
-
-
-async def _upload_token(request: Request) -> Response:
-    """The CDN token fal-client asks for before an upload."""
-    mock = _mock(request)
-    try:
-        tenant = mock.authenticate(header_map(request).get("authorization"))
-    except HttpError as error:
-        return error_response(error)
-    body = mock.uploads.issue_token(tenant)
-    return json_response(200, {**body, "base_url": public_base(request, mock.config.public_url)})
-
-
-async def _upload(request: Request) -> Response:
-    """Store an uploaded file; answers its public URL."""
-    mock = _mock(request)
-    if mock.uploads.token_tenant(header_map(request).get("authorization")) is None:
-        return json_response(
-            401, {"detail": "Missing or unknown upload token: POST /storage/auth/token first"}
-        )
-    try:
-        raw = await read_raw_body(request, mock.config.max_body_bytes)
-        base = public_base(request, mock.config.public_url)
-    except HttpError as error:
-        return error_response(error)
-    content_type = header_map(request).get("content-type", "application/octet-stream")
-    name = mock.uploads.store(raw, content_type, header_map(request).get("x-fal-file-name"))
-    return json_response(200, {"access_url": f"{base}/files/uploads/{name}"})
-
-
-async def _multipart(request: Request) -> Response:
-    return json_response(
-        501, {"detail": "Multipart uploads (files over 100 MB) are not supported by the mock"}
     )
 
 

@@ -55,15 +55,11 @@ def test_a_token_stays_valid_for_another_mock_in_the_process(make_mock: MockFact
         )
 
 
-def test_uploads_expire_are_bounded_and_multipart_is_refused(
-    make_mock: MockFactory, clock: ManualClock
-) -> None:
+def test_uploads_expire_and_are_bounded(make_mock: MockFactory, clock: ManualClock) -> None:
     mock = make_mock(max_body_bytes=100)
     with TestClient(create_app(mock), headers={"Authorization": "Key k"}) as client:
         auth = {"Authorization": _token(client)}
         url = client.post("/files/upload", content=b"x", headers=auth).json()["access_url"]
         assert client.post("/files/upload", content=b"x" * 101, headers=auth).status_code == 413
-        multipart = client.post("/files/upload/multipart", content=b"", headers=auth)
-        assert multipart.status_code == 501 and "100 MB" in multipart.json()["detail"]
         clock.advance(3601)
         assert client.get(path_of(url)).status_code == 404

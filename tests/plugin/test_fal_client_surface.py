@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import fal_client
+import httpx
 import pytest
 from fal_client.client import FalClientHTTPError
 from httpx_sse import SSEError
@@ -59,3 +60,31 @@ def test_a_failing_stream_raises_in_the_client(fal_mock: InProcessFal) -> None:
     # JSON error answer is an SSEError there, as against fal itself.
     with pytest.raises(SSEError):
         list(fal_client.stream(DEV, arguments={"prompt": "x"}))
+
+
+def test_upload_through_fals_storage_api(fal_mock: InProcessFal) -> None:
+    url = fal_client.upload(b"via gcs", "text/plain", file_name="a.txt", repository="fal")
+    assert httpx.get(url).content == b"via gcs"
+    initiated = [r for r in fal_mock.requests if r.path == "/storage/upload/initiate"]
+    assert initiated[0].query == {"storage_type": "gcs"}
+    fal_mock.assert_nothing_unexpected()
+
+
+def test_a_large_upload_goes_multipart(
+    fal_mock: InProcessFal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # fal-client goes multipart above 100 MiB in 10 MiB parts; smaller here, same requests
+    monkeypatch.setattr(fal_client.client, "MULTIPART_THRESHOLD", 64 * 1024)
+    monkeypatch.setattr(fal_client.client, "MULTIPART_CHUNK_SIZE", 32 * 1024)
+    data = bytes(range(256)) * 400  # 100 KiB: four parts
+    url = fal_client.upload(data, "application/octet-stream", file_name="big.bin")
+    assert httpx.get(url).content == data
+    parts = [r for r in fal_mock.requests if "/multipart/" in r.path and r.method == "PUT"]
+    assert len(parts) == 4 and all(r.status_code == 200 for r in parts)
+
+
+def test_async_upload(fal_mock: InProcessFal) -> None:
+    async def upload() -> str:
+        return await fal_client.AsyncClient().upload(b"async bytes", "text/plain")
+
+    assert httpx.get(asyncio.run(upload())).content == b"async bytes"
