@@ -249,3 +249,34 @@ def test_marker(fal_mock):
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*InvalidOutput: the output for fal-ai/flux-1/dev*"])
+
+
+def test_xdist_workers_each_have_their_own_mock_and_server(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_parallel="""
+import os
+import pathlib
+
+import fal_client
+import httpx
+import pytest
+
+@pytest.mark.parametrize("n", range(4))
+def test_both(fal_mock, fal_server, n):
+    fal_client.subscribe("fal-ai/flux-1/dev", arguments={"prompt": str(n)})
+    fal_mock.assert_called("fal-ai/flux-1/dev", times=1)
+    assert httpx.get(f"{fal_server.base_url}/_mock/health").json()["status"] == "ok"
+    worker = os.environ["PYTEST_XDIST_WORKER"]
+    with open(pathlib.Path(__file__).parent / "ports.txt", "a") as out:
+        out.write(f"{worker} {fal_server.port}\\n")
+"""
+    )
+    result = pytester.runpytest("-n", "2", "-p", "no:randomly")
+    result.assert_outcomes(passed=4)
+    lines = (pytester.path / "ports.txt").read_text().split()
+    ports: dict[str, set[str]] = {}
+    for worker, port in zip(lines[::2], lines[1::2], strict=True):
+        ports.setdefault(worker, set()).add(port)
+    assert sorted(ports) == ["gw0", "gw1"]
+    assert all(len(p) == 1 for p in ports.values())  # one server per worker...
+    assert ports["gw0"] != ports["gw1"]  # ...each its own
