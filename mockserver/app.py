@@ -48,7 +48,7 @@ from mockserver.mock import (
     validation_error,
 )
 from mockserver.queue import Job, State
-from mockserver.redact import redact_headers, redact_query
+from mockserver.redact import key_fingerprints, redact_headers, redact_query
 
 RUN_PREFIX = "/_run/"
 
@@ -201,6 +201,7 @@ async def _handle(
                 request_id=route.request_id if route else _state(request, "job_id"),
                 body=None if route else _state(request, "logged_body"),
                 status_code=status_code,
+                key_fingerprints=key_fingerprints(header_map(request).get("authorization")),
             )
         )
 

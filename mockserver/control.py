@@ -20,6 +20,7 @@ from mockserver.faults import Fault
 from mockserver.http import error_response, json_response, read_json_body
 from mockserver.mock import FalMock, HttpError
 from mockserver.outcomes import Outcome
+from mockserver.request_log import RequestFilter
 
 _CONTROL_BODY_LIMIT = 1024 * 1024
 Endpoint = Callable[[Request], Awaitable[Response]]
@@ -112,11 +113,11 @@ async def _advance(request: Request) -> Response:
 
 
 async def _requests(request: Request) -> Response:
-    entries = _mock(request).requests
-    action = request.query_params.get("action")
-    if action:
-        entries = [e for e in entries if e.action == action]
-    return json_response(200, [e.to_json() for e in entries])
+    """The request log, optionally narrowed: ``?action=``, ``?request_id=``, and
+    ``?marker=`` (the submits whose body holds the marker, and every request
+    about the ids they were given)."""
+    selected = RequestFilter.from_query(dict(request.query_params)).select(_mock(request).requests)
+    return json_response(200, [e.to_json() for e in selected])
 
 
 async def _jobs(request: Request) -> Response:

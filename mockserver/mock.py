@@ -144,6 +144,9 @@ class RecordedRequest:
     request_id: str | None
     body: Any
     status_code: int
+    #: Fingerprints of the key it carried (see `redact.key_fingerprints`):
+    #: enough to tell whose key it was, never the key.
+    key_fingerprints: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """JSON form, as the control API lists it."""
@@ -158,6 +161,7 @@ class RecordedRequest:
             "request_id": self.request_id,
             "body": self.body,
             "status_code": self.status_code,
+            "key_fingerprints": list(self.key_fingerprints),
         }
 
 

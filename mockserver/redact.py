@@ -43,3 +43,18 @@ def redact_query(params: Mapping[str, str]) -> dict[str, str]:
 def fingerprint(secret: str) -> str:
     """A stable, non-reversible name for a key: what jobs are owned by."""
     return "key-" + hashlib.sha256(secret.encode()).hexdigest()[:16]
+
+
+def key_fingerprints(authorization: str | None) -> tuple[str, ...]:
+    """Fingerprints of the key in an Authorization header (any scheme).
+
+    The whole key comes first, then each half of a ``key_id:key_secret`` key,
+    so that a leak of either half can be recognised without anyone printing it.
+    """
+    if not authorization:
+        return ()
+    key = authorization.strip().partition(" ")[2].strip()
+    if not key:
+        return ()
+    halves = tuple(fingerprint(part) for part in key.split(":", 1) if part) if ":" in key else ()
+    return (fingerprint(key), *halves)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from starlette.testclient import TestClient
 
 from mockserver import Catalog, FalMock, Fault, MockConfig, RealClock, create_app
+from mockserver.redact import fingerprint
 from tests.conftest import DEV, path_of, submit
 
 
@@ -162,3 +165,27 @@ def test_request_log_is_bounded(catalog: Catalog) -> None:
         for i in range(8):
             client.post(f"/{DEV}", json={"prompt": f"p{i}"})
     assert [r.body["prompt"] for r in mock.requests] == ["p3", "p4", "p5", "p6", "p7"]
+
+
+def test_requests_filter_by_marker_follows_the_request_ids(client: TestClient) -> None:
+    auth = {"Authorization": "Key kid-1:ksecret-2"}
+    marked = client.post("/fal-ai/flux-1/schnell", json={"prompt": "x mk-abc"}, headers=auth)
+    client.post("/fal-ai/flux-1/schnell", json={"prompt": "other"}, headers=auth)
+    request_id = marked.json()["request_id"]
+    client.get(f"/fal-ai/flux-1/requests/{request_id}/status", headers=auth)
+    entries = client.get("/_mock/requests", params={"marker": "mk-abc"}).json()
+    assert [(e["action"], e["request_id"]) for e in entries] == [
+        ("submit", request_id),
+        ("status", request_id),
+    ]
+    # Whose key it was, by fingerprint (whole key, then each half); never the key.
+    assert entries[0]["key_fingerprints"] == [
+        fingerprint("kid-1:ksecret-2"),
+        fingerprint("kid-1"),
+        fingerprint("ksecret-2"),
+    ]
+    assert "ksecret-2" not in json.dumps(entries)
+    only = client.get("/_mock/requests", params={"request_id": request_id, "action": "status"})
+    assert [e["action"] for e in only.json()] == ["status"]
+    too_long = client.get("/_mock/requests", params={"marker": "m" * 300})
+    assert too_long.status_code == 422 and "marker" in too_long.json()["detail"]

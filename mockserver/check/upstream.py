@@ -1,0 +1,227 @@
+"""The upstream side of a two-sided check: what reached the mock, matched to a customer.
+
+An intermediary under check uses the mock as its fal upstream. The checker
+puts a unique marker in every input it sends the intermediary and reads back,
+through the mock's control API (``GET /_mock/requests?marker=``), the upstream
+submits holding that marker and every later request about the ids they were
+given. Keys are compared by fingerprint only (`mockserver.redact`): the mock
+never returns a key, and the checker never prints one.
+
+The pure helpers here (`input_diff`, `leaked`, `billable`) are shared by
+`mockserver check` and anything else that drives an intermediary in front of
+the mock.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from mockserver.check.http import Exchange, exchange
+from mockserver.check.pacing import Pacer
+from mockserver.check.results import Evidence, excerpt
+from mockserver.redact import fingerprint
+
+# Anything that could be a key in a header or a body: fingerprinted, never shown.
+_TOKEN = re.compile(r"[A-Za-z0-9_.~+/=:-]{8,}")
+_BILLED = ("submit", "run", "run_stream")
+
+
+def new_marker() -> str:
+    """A marker unique to one customer request: put it in the input's text."""
+    return "mk-" + uuid.uuid4().hex[:16]
+
+
+@dataclass(frozen=True)
+class UpstreamRequest:
+    """One request the mock (the upstream) received, as its control API lists it."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    action: str
+    request_id: str | None
+    body: Any
+    status_code: int
+    key_fingerprints: tuple[str, ...]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UpstreamRequest:
+        """Build from one entry of ``GET /_mock/requests``."""
+        return cls(
+            method=str(data.get("method", "")),
+            path=str(data.get("path", "")),
+            query=dict(data.get("query") or {}),
+            headers=dict(data.get("headers") or {}),
+            action=str(data.get("action", "")),
+            request_id=data.get("request_id"),
+            body=data.get("body"),
+            status_code=int(data.get("status_code", 0)),
+            key_fingerprints=tuple(data.get("key_fingerprints") or ()),
+        )
+
+    @property
+    def billable(self) -> bool:
+        """A submit the upstream accepted: a generation someone pays for."""
+        return self.action in _BILLED and self.status_code == 200
+
+    @property
+    def key(self) -> str | None:
+        """The fingerprint of the key it carried (None without one)."""
+        return self.key_fingerprints[0] if self.key_fingerprints else None
+
+    def evidence(self) -> Evidence:
+        """This request as report evidence, marked as the upstream side."""
+        shown: dict[str, Any] = {}
+        if self.body is not None:
+            shown["body"] = self.body
+        fal = {k: v for k, v in self.headers.items() if k.startswith("x-fal-")}
+        if fal:
+            shown["x-fal headers"] = fal
+        auth = self.headers.get("authorization")
+        if auth is not None:
+            shown["authorization"] = auth  # already masked by the mock: scheme only
+        if self.key is not None:
+            shown["key fingerprint"] = self.key
+        query = "?" + "&".join(f"{k}={v}" for k, v in self.query.items()) if self.query else ""
+        return Evidence(
+            method=self.method,
+            url=f"upstream {self.path}{query}",
+            status_code=self.status_code,
+            excerpt=excerpt(json.dumps(shown, separators=(",", ":"))),
+        )
+
+
+def billable(entries: Iterable[UpstreamRequest]) -> list[UpstreamRequest]:
+    """The accepted submits among `entries`."""
+    return [entry for entry in entries if entry.billable]
+
+
+@dataclass(frozen=True)
+class InputDiff:
+    """How a forwarded input differs from what the customer sent."""
+
+    dropped: tuple[str, ...]
+    altered: tuple[tuple[str, Any, Any], ...]  # (field, sent, forwarded)
+    added: tuple[tuple[str, Any], ...]  # (field, forwarded)
+
+    @property
+    def faithful(self) -> bool:
+        """Nothing the customer sent was dropped or changed."""
+        return not self.dropped and not self.altered
+
+    def describe(self) -> str:
+        """One line for a report."""
+        parts = [f"dropped {name}" for name in self.dropped]
+        parts += [f"{name}: sent {sent!r}, forwarded {got!r}" for name, sent, got in self.altered]
+        parts += [f"added {name}={value!r}" for name, value in self.added]
+        return "; ".join(parts) or "identical"
+
+
+def input_diff(sent: Mapping[str, Any], forwarded: Mapping[str, Any]) -> InputDiff:
+    """Compare, field by field, the customer's input with the upstream's."""
+    dropped = tuple(name for name in sent if name not in forwarded)
+    altered = tuple(
+        (name, sent[name], forwarded[name])
+        for name in sent
+        if name in forwarded and forwarded[name] != sent[name]
+    )
+    added = tuple((name, forwarded[name]) for name in forwarded if name not in sent)
+    return InputDiff(dropped, altered, added)
+
+
+def leaked(texts: Iterable[tuple[str, str]], fingerprints: set[str]) -> list[str]:
+    """Where (the labels of `texts`) a key with one of `fingerprints` appears.
+
+    Every key-like token, and each half of a ``id:secret`` one, is
+    fingerprinted and compared: the key itself is never needed.
+    """
+    found: list[str] = []
+    for label, text in texts:
+        for token in _TOKEN.findall(text):
+            candidates = {token, *token.split(":")}
+            if any(fingerprint(c) in fingerprints for c in candidates if c):
+                found.append(label)
+                break
+    return found
+
+
+def customer_texts(exchanges: Iterable[Exchange]) -> list[tuple[str, str]]:
+    """Everything a customer received, as (label, text): headers and bodies."""
+    texts: list[tuple[str, str]] = []
+    for item in exchanges:
+        where = f"{item.method} {item.url}"
+        for name, value in (item.headers or {}).items():
+            texts.append((f"header {name} of {where}", value))
+        texts.append((f"body of {where}", item.body.decode("utf-8", "replace")))
+    return texts
+
+
+class UpstreamControl:
+    """The mock's control API, as the two-sided checker uses it."""
+
+    def __init__(
+        self, client: httpx.AsyncClient, control_url: str, pacer: Pacer, timeout: float
+    ) -> None:
+        self.client = client
+        self.url = control_url.rstrip("/")
+        self.pacer = pacer
+        self.timeout = timeout
+        self.manual_clock = False
+
+    async def call(self, method: str, path: str, body: Any = None) -> Exchange:
+        """One control request (an `Exchange`: failures are data, not exceptions)."""
+        return await exchange(
+            self.client, self.pacer, self.timeout, method, self.url + path, body=body
+        )
+
+    async def connect(self) -> str | None:
+        """Read the mock's health; a problem as text (None when it answers)."""
+        answer = await self.call("GET", "/health")
+        data = answer.json_object()
+        if answer.status_code != 200 or data is None or data.get("status") != "ok":
+            return f"the mock's control API did not answer at {self.url}: {answer.describe()}"
+        clock = data.get("clock")
+        self.manual_clock = isinstance(clock, dict) and clock.get("manual") is True
+        return None
+
+    async def about(self, marker: str) -> list[UpstreamRequest]:
+        """Every upstream request about the customer request holding `marker`."""
+        answer = await self.call("GET", f"/requests?marker={marker}")
+        data = answer.json()
+        if answer.status_code != 200 or not isinstance(data, list):
+            return []
+        return [UpstreamRequest.from_json(entry) for entry in data if isinstance(entry, dict)]
+
+    async def job(self, request_id: str) -> dict[str, Any] | None:
+        """The upstream job's summary (state, cancelled, outcome, headers)."""
+        answer = await self.call("GET", f"/jobs/{request_id}")
+        return answer.json_object() if answer.status_code == 200 else None
+
+    async def script(self, endpoint_id: str, outcome: dict[str, Any]) -> None:
+        """The next upstream run of `endpoint_id` ends with `outcome`."""
+        await self.call(
+            "POST", "/outcomes", {"endpoint_id": endpoint_id, "outcome": outcome, "times": 1}
+        )
+
+    async def fault(self, fault: dict[str, Any]) -> None:
+        """Plan a transport fault on the upstream."""
+        await self.call("POST", "/faults", fault)
+
+    async def clear_faults(self) -> None:
+        """Forget faults not used up."""
+        await self.call("DELETE", "/faults")
+
+    async def advance(self, seconds: float) -> bool:
+        """Move the mock's manual clock (False when its clock is real)."""
+        if not self.manual_clock:
+            return False
+        answer = await self.call("POST", "/clock/advance", {"seconds": seconds})
+        return answer.status_code == 200
