@@ -106,7 +106,8 @@ async def _advance(request: Request) -> Response:
         raise ValueError("'seconds' must be a number")
     mock = _mock(request)
     try:
-        mock.advance(seconds)
+        # In a thread: deliveries that come due are plain blocking HTTP (maybe to us).
+        await asyncio.to_thread(mock.advance, seconds)
     except ValueError as exc:
         raise HttpError(409 if "real" in str(exc) else 422, {"detail": str(exc)}) from None
     return json_response(200, _clock_json(mock))

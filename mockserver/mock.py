@@ -444,10 +444,13 @@ class FalMock:
             self.webhooks.reset()
 
     def advance(self, seconds: float) -> float:
-        """Move a manual clock forward; returns the new time."""
+        """Move a manual clock forward (jobs progress, results expire, due webhooks
+        are delivered before this returns); returns the new time."""
         if not isinstance(self.clock, ManualClock):
             raise ValueError("the clock is real: start the mock with a manual clock to advance it")
-        return self.clock.advance(seconds)
+        now = self.clock.advance(seconds)
+        self.webhooks.deliver_due()
+        return now
 
     def set_outcome(self, endpoint_id: str, outcome: Outcome) -> None:
         """Every later request to `endpoint_id` ("*": any) ends with `outcome`.
@@ -495,9 +498,12 @@ class FalMock:
                 + "\n  ".join(problems)
             )
 
-    def add_fault(self, fault: Fault) -> Fault:
-        """Plan a transport fault for matching requests."""
-        return self.faults.add(fault)
+    def add_fault(self, fault: Fault | None = None, /, **fields: Any) -> Fault:
+        """Plan a transport fault for matching requests: a `Fault`, or its fields
+        (``status_code=503``, ``latency=1``, ``drop=True``...)."""
+        if (fault is None) == (not fields):
+            raise TypeError("add_fault takes a Fault or its fields (one of the two)")
+        return self.faults.add(fault if fault is not None else Fault.from_json(fields))
 
     @property
     def requests(self) -> list[RecordedRequest]:

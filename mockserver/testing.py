@@ -14,6 +14,7 @@ import functools
 import socket
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -36,10 +37,11 @@ from mockserver.intercept import (
 from mockserver.mock import FalMock, MockConfig, RecordedRequest
 from mockserver.outcomes import Outcome
 from mockserver.profiles import FAL_QUEUE_URL, get_profile
-from mockserver.transport import SyncMockTransport
+from mockserver.transport import SyncAppTransport
 from mockserver.webhooks import FAL_JWKS_URL, Attempt, Tamper, webhook_body
 
 DEFAULT_KEY = "fal-mock-key"
+_UNSET: Any = object()  # an argument left out (where None has a meaning of its own)
 #: Answers that usually mean the code under test did something it did not intend.
 UNEXPECTED_STATUSES = frozenset({401, 403, 404, 405, 413, 415, 422})
 
@@ -126,7 +128,6 @@ class Controls:
     def advance(self, seconds: float) -> None:
         """Move the mock's clock (jobs progress, results expire, due webhooks go out)."""
         self.mock.advance(seconds)
-        self.mock.webhooks.deliver_due()
 
     @functools.cached_property
     def webhooks(self) -> WebhookControls:
@@ -145,8 +146,17 @@ class Controls:
             self.mock.config, instant=False, queue_seconds=queue_seconds, run_seconds=run_seconds
         )
 
-    def next_outcome(self, endpoint_id: str, outcome: Any = "model_error", times: int = 1) -> None:
-        """The next `times` requests to `endpoint_id` ("*": any) end this way."""
+    def next_outcome(self, endpoint_id: str, outcome: Any = _UNSET, times: int = 1) -> None:
+        """The next `times` requests to `endpoint_id` ("*": any) end this way (an
+        `Outcome`, a kind name such as ``"model_error"``, or its JSON form)."""
+        if outcome is _UNSET:
+            warnings.warn(
+                "next_outcome without an outcome: pass outcome='model_error' (like"
+                " set_outcome, next_outcome will need one)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            outcome = "model_error"
         self.mock.next_outcome(endpoint_id, as_outcome(outcome), times)
 
     def next_output(
@@ -171,9 +181,10 @@ class Controls:
         for endpoint_id, outcome in outcomes.items():
             self.set_outcome(endpoint_id, outcome)
 
-    def add_fault(self, **fault: Any) -> Fault:
-        """Plan a transport fault: ``status_code=503``, ``latency=1``, ``drop=True``..."""
-        return self.mock.add_fault(Fault.from_json(fault))
+    def add_fault(self, fault: Fault | None = None, /, **fields: Any) -> Fault:
+        """Plan a transport fault: a `Fault`, or its fields (``status_code=503``,
+        ``latency=1``, ``drop=True``...), as `FalMock.add_fault` takes it."""
+        return self.mock.add_fault(fault, **fields)
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -263,7 +274,7 @@ class WebhookControls:
             self._transport.close()
         self._transport = None
         if app is not None:
-            self._transport = httpx.WSGITransport(app=app) if wsgi else SyncMockTransport(app)
+            self._transport = httpx.WSGITransport(app=app) if wsgi else SyncAppTransport(app)
         self._mock.webhooks.route_to(self._transport)
 
     def forge(
@@ -327,7 +338,7 @@ class InProcessFal(Controls):
         self.options = options
         self.key = options.key
         self.mock = options.build()
-        self._transport = SyncMockTransport(create_app(self.mock), shared=True)
+        self._transport = SyncAppTransport(create_app(self.mock), shared=True)
         # (base URL without a trailing slash, its path prefix) of each intermediary
         self._intermediaries = [
             (base.rstrip("/"), urlsplit(base).path.rstrip("/"))

@@ -2,7 +2,7 @@
 
 httpx's own `ASGITransport` does not notice a response cut short (what the
 mock's "drop" fault sends); these raise `httpx.RemoteProtocolError` for it,
-as a real connection would. `SyncMockTransport` serves sync clients by
+as a real connection would. `SyncAppTransport` serves sync clients by
 running the app on an event loop in a background thread.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import warnings
 from typing import Any
 
 import httpx
@@ -25,7 +26,7 @@ def _check_complete(request: httpx.Request, response: httpx.Response, body: byte
         )
 
 
-class MockTransport(httpx.AsyncBaseTransport):
+class AppTransport(httpx.AsyncBaseTransport):
     """An async transport into an ASGI app that behaves like a network for drops."""
 
     def __init__(self, app: Any) -> None:
@@ -44,7 +45,7 @@ class MockTransport(httpx.AsyncBaseTransport):
         """Nothing to release."""
 
 
-class SyncMockTransport(httpx.BaseTransport):
+class SyncAppTransport(httpx.BaseTransport):
     """A sync transport into an ASGI app, run on an event-loop thread.
 
     By default the transport starts (and `close` stops) a private loop thread;
@@ -54,7 +55,7 @@ class SyncMockTransport(httpx.BaseTransport):
     """
 
     def __init__(self, app: Any, *, shared: bool = False) -> None:
-        self._async = MockTransport(app)
+        self._async = AppTransport(app)
         self._thread: threading.Thread | None = None  # the private loop's, if any
         if shared:
             self._loop = _shared_loop()
@@ -105,3 +106,19 @@ def _shared_loop() -> asyncio.AbstractEventLoop:
         if _shared is None or _shared.is_closed():
             _shared = _new_loop_thread()[0]
         return _shared
+
+
+#: Names this module had before (`MockTransport` is also httpx's, for another thing).
+_RENAMED = {"MockTransport": "AppTransport", "SyncMockTransport": "SyncAppTransport"}
+
+
+def __getattr__(name: str) -> Any:
+    new = _RENAMED.get(name)
+    if new is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"mockserver.transport.{name} is now {new} ({name} will be removed)",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return globals()[new]

@@ -11,7 +11,7 @@ from mockserver import FalMock, ManualClock, MockConfig, create_app
 from mockserver.catalog import Catalog
 from mockserver.check import Checker, ManualPacer, Report, Settings, Target, load_scenarios, plan
 from mockserver.profiles import get_profile
-from mockserver.transport import MockTransport
+from mockserver.transport import AppTransport
 
 KEYS = ("first-secret-key", "second-secret-key")
 BASE = "http://mock.test"
@@ -48,7 +48,7 @@ def run_check(
     target = Target(BASE, KEYS[0], scheme, KEYS[1] if second_key else None)  # type: ignore[arg-type]
 
     async def go() -> Report:
-        async with httpx.AsyncClient(transport=MockTransport(app)) as client:
+        async with httpx.AsyncClient(transport=AppTransport(app)) as client:
             checker = Checker(
                 target, client, settings=settings or Settings(), pacer=ManualPacer(clock)
             )

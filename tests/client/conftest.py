@@ -9,7 +9,7 @@ import pytest
 
 from mockserver import FalMock, create_app
 from mockserver.client import ClientSettings, FalClient
-from mockserver.transport import SyncMockTransport
+from mockserver.transport import SyncAppTransport
 
 BASE = "http://mock.test"
 
@@ -33,7 +33,7 @@ def sleeper(mock: FalMock) -> Sleeper:
 
 @pytest.fixture
 def fal(mock: FalMock, sleeper: Sleeper) -> Iterator[FalClient]:
-    transport = SyncMockTransport(create_app(mock))
+    transport = SyncAppTransport(create_app(mock))
     settings = ClientSettings(base_url=BASE, key="client-secret-key")
     with FalClient(
         settings, transport=transport, sleep=sleeper, monotonic=mock.clock.now, rng=random.Random(0)

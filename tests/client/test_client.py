@@ -28,7 +28,7 @@ from mockserver.client import (
     protocol,
 )
 from mockserver.client.protocol import AuthScheme
-from mockserver.transport import MockTransport, SyncMockTransport
+from mockserver.transport import AppTransport, SyncAppTransport
 from tests.client.conftest import BASE, Sleeper
 from tests.conftest import DEV, MockFactory
 
@@ -211,7 +211,7 @@ def test_the_key_never_leaks(fal: FalClient, mock: FalMock) -> None:
 
 def test_intermediary_urls_are_rewritten_and_agree_with_built_ones(make_mock: MockFactory) -> None:
     mock = make_mock(profile=INTERMEDIARY, instant=True)
-    transport = SyncMockTransport(create_app(mock))
+    transport = SyncAppTransport(create_app(mock))
     settings = ClientSettings(base_url="http://127.0.0.1:9999", key="k", auth_scheme="Bearer")
     with FalClient(settings, transport=transport) as client:
         handle = client.submit(DEV, {"prompt": "x"})  # the mock answered with queue.fal.run URLs
@@ -260,7 +260,7 @@ def test_async_client_streams_and_polls(make_mock: MockFactory) -> None:
 
         settings = ClientSettings(base_url=BASE, key="k")
         async with AsyncFalClient(
-            settings, transport=MockTransport(create_app(mock)), sleep=advance, rng=random.Random(1)
+            settings, transport=AppTransport(create_app(mock)), sleep=advance, rng=random.Random(1)
         ) as client:
             polled: list[str] = []
             await client.subscribe(
@@ -322,7 +322,7 @@ def test_built_and_returned_urls_agree_for_every_id_form(
     for profile, scheme in ((OFFICIAL, "Key"), (INTERMEDIARY, "Bearer")):
         config = MockConfig(instant=True, profile=profile)
         mock = FalMock(config, clock=ManualClock(), catalog=Catalog.load(tmp_path, builtin=False))
-        transport = SyncMockTransport(create_app(mock))
+        transport = SyncAppTransport(create_app(mock))
         settings = ClientSettings(base_url=BASE, key="k", auth_scheme=cast(AuthScheme, scheme))
         with FalClient(settings, transport=transport) as client:
             handle = client.submit(endpoint, {"prompt": "x"})

@@ -57,7 +57,7 @@ from mockserver.client import (
 from mockserver.client.protocol import AuthScheme
 from mockserver.endpoints import EndpointId, parse_request_path
 from mockserver.faults import FaultAction
-from mockserver.transport import MockTransport, SyncMockTransport
+from mockserver.transport import AppTransport, SyncAppTransport
 
 CATALOG = Catalog.load()
 MODELS = list(CATALOG)
@@ -130,11 +130,11 @@ class QueueMachine(RuleBasedStateMachine):
         self.settings = ClientSettings(
             base_url=BASE, key="machine-key", auth_scheme=scheme, max_retries=2
         )
-        self.transport = SyncMockTransport(app)
+        self.transport = SyncAppTransport(app)
         self.client = FalClient(self.settings, transport=self.transport, sleep=lambda seconds: None)
         self.loop = asyncio.new_event_loop()
         self.async_client = AsyncFalClient(
-            self.settings, transport=MockTransport(app), sleep=self._async_noop
+            self.settings, transport=AppTransport(app), sleep=self._async_noop
         )
         self.tracked: list[Tracked] = []
         self.injected_5xx = 0
