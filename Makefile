@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 ARGS   ?=
 
-.PHONY: serve test test-deep lint format bench clean
+.PHONY: serve test test-fast test-deep lint format bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fal-queue-harness needs Python 3.11 or newer (set PYTHON=...)")'
@@ -27,6 +27,10 @@ lint: $(STAMP)
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The in-process suites only (no server, CLI or pip processes): for the edit-test loop.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e"
 
 # Far more Hypothesis examples and longer state-machine programs (minutes, not seconds).
 test-deep: $(STAMP)

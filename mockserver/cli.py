@@ -59,7 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
     serve.add_argument(
-        "--port", type=int, default=8000, metavar="PORT", help="port (default: %(default)s)"
+        "--port",
+        type=int,
+        default=8000,
+        metavar="PORT",
+        help="port (default: %(default)s; 0: any free port, shown in the first line printed)",
     )
     serve.add_argument(
         "--profile",
@@ -258,27 +262,33 @@ def _serve(args: argparse.Namespace, console: Console) -> int:
     config = config_from_args(args)
     clock: Clock = ManualClock() if args.clock == "manual" else RealClock()
     mock = FalMock(config, clock=clock)
-    scheme = "https" if args.ssl_certfile else "http"
-    base = config.public_url or f"{scheme}://{args.host}:{args.port}"
-    console.print(
-        f"[bold]fal mock[/bold] ({config.profile.name} profile, "
-        f"'Authorization: {config.profile.auth_scheme} <key>') on {base}\n"
-        f"  {len(mock.catalog)} models · {args.clock} clock · control API {base}/_mock/"
-        f" · OpenAPI {base}/openapi.json"
-    )
-    app = create_app(mock)
-    # Everything loaded so far (catalog, schemas, libraries) lives as long as the
-    # process: keep it out of the garbage collector's full scans.
-    gc.collect()
-    gc.freeze()
-    uvicorn.run(
-        app,
+    server_config = uvicorn.Config(
+        create_app(mock),
         host=args.host,
         port=args.port,
         log_level=args.log_level,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
     )
+    # Bound (and listening) before the banner, so the banner names the real port
+    # (--port 0: the kernel picks one; nothing can take it in between) and whoever
+    # reads it can connect at once.
+    sock = server_config.bind_socket()
+    sock.listen(server_config.backlog)
+    scheme = "https" if args.ssl_certfile else "http"
+    base = config.public_url or f"{scheme}://{args.host}:{sock.getsockname()[1]}"
+    console.print(
+        f"[bold]fal mock[/bold] ({config.profile.name} profile, "
+        f"'Authorization: {config.profile.auth_scheme} <key>') on {base}\n"
+        f"  {len(mock.catalog)} models · {args.clock} clock · control API {base}/_mock/"
+        f" · OpenAPI {base}/openapi.json"
+    )
+    sys.stdout.flush()  # whoever started us may be waiting for that line
+    # Everything loaded so far (catalog, schemas, libraries) lives as long as the
+    # process: keep it out of the garbage collector's full scans.
+    gc.collect()
+    gc.freeze()
+    uvicorn.Server(server_config).run(sockets=[sock])
     return 0
 
 

@@ -399,32 +399,80 @@ class InProcessFal(Controls):
         self.webhooks.route_to(None)
 
 
+class AppServer:
+    """Any ASGI app under uvicorn in a thread, on a port of 127.0.0.1 the kernel picks.
+
+    The socket is bound here and handed to uvicorn, so the port is known before
+    the server starts and nobody else can take it in between.
+    """
+
+    def __init__(self, app: Any, *, ssl: Mapping[str, str] | None = None) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self.base_url = f"{'https' if ssl else 'http'}://127.0.0.1:{self.port}"
+        self._server = _signalling_server(app, dict(ssl or {}))
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
+        )
+
+    def start(self) -> AppServer:
+        """Serve until `stop`; returns once the server listens."""
+        self._thread.start()
+        if not self._server.ready.wait(_START_TIMEOUT) or not self._server.started:
+            self.stop()
+            raise RuntimeError("the server did not start")
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._socket.close()
+
+    def __enter__(self) -> AppServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+_START_TIMEOUT = 20.0
+
+
+def _signalling_server(app: Any, ssl: dict[str, str]) -> Any:
+    """A uvicorn server that sets `.ready` once its startup finished (or failed)."""
+    import uvicorn
+
+    class SignallingServer(uvicorn.Server):
+        def __init__(self, config: uvicorn.Config) -> None:
+            super().__init__(config)
+            self.ready = threading.Event()
+
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            try:
+                await super().startup(sockets)
+            finally:
+                self.ready.set()
+
+    return SignallingServer(uvicorn.Config(app, log_level="warning", **ssl))  # type: ignore[arg-type]
+
+
 class FalServer(Controls):
     """The mock under uvicorn on 127.0.0.1 (optionally TLS), for any client."""
 
     def __init__(self, options: MockOptions, *, tls: bool = False) -> None:
-        import uvicorn
-
         self.options = options
         self.key = options.key
         self.mock = options.build()
         super().__init__()
         self._directory = tempfile.TemporaryDirectory(prefix="fal-mock-")
-        ssl: dict[str, str] = {}
         self.ca_file: str | None = None
-        if tls:
-            ssl = self._certificates()
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(create_app(self.mock), log_level="warning", **ssl)  # type: ignore[arg-type]
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, daemon=True
-        )
-        scheme = "https" if tls else "http"
-        self.base_url = f"{scheme}://127.0.0.1:{self.port}"
+        self._server = AppServer(create_app(self.mock), ssl=self._certificates() if tls else None)
+        self.port = self._server.port
+        self.base_url = self._server.base_url
 
     def _certificates(self) -> dict[str, str]:
         try:
@@ -457,22 +505,12 @@ class FalServer(Controls):
 
     def start(self) -> FalServer:
         """Serve until `stop` (waits until the server listens)."""
-        self._thread.start()
-        ready = threading.Event()
-        for _ in range(1000):
-            if self._server.started:
-                ready.set()
-                break
-            ready.wait(0.01)  # starting a server: the one wait we cannot avoid
-        if not ready.is_set():
-            raise RuntimeError("the fal mock server did not start")
+        self._server.start()
         return self
 
     def stop(self) -> None:
         """Stop serving and clean up."""
-        self._server.should_exit = True
-        self._thread.join(timeout=10)
-        self._socket.close()
+        self._server.stop()
         self._directory.cleanup()
         self.webhooks.route_to(None)
 

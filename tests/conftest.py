@@ -1,4 +1,4 @@
-"""Shared fixtures: a manual clock, a mock built on it, and an HTTP client."""
+"""Shared fixtures: a manual clock, a mock built on it, an HTTP client, served mocks."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from mockserver import Catalog, FalMock, ManualClock, MockConfig, create_app
+from tests.e2e.server import ServerPool
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Key {KEY}"}
@@ -68,3 +69,12 @@ def path_of(url: str) -> str:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def mock_servers() -> Iterator[ServerPool]:
+    """`mockserver serve` processes shared by the session: `mock_servers.get(*args)`
+    is a clean server started with those arguments (one process per configuration)."""
+    pool = ServerPool()
+    yield pool
+    pool.close()

@@ -14,6 +14,7 @@ def _serve_args(*argv: str) -> object:
     return build_parser().parse_args(["serve", *argv])
 
 
+@pytest.mark.e2e
 def test_help_lists_commands_and_examples() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "mockserver", "--help"], capture_output=True, text=True, timeout=30

@@ -91,24 +91,68 @@ async def test_stream_of_an_unknown_request_is_a_404(aclient: httpx.AsyncClient)
     assert response.status_code == 404 and "detail" in response.json()
 
 
+async def _chunks(app: Any, path: str) -> AsyncIterator[str]:
+    """The body of a GET as the app sends it, chunk by chunk (httpx's ASGI transport
+    would wait for the whole body; a stream is read while it runs)."""
+    sent: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    finished = asyncio.Event()
+    requested = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await finished.wait()
+        return {"type": "http.disconnect"}
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver"), (b"authorization", AUTH["Authorization"].encode())],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+    task = asyncio.create_task(app(scope, receive, sent.put))
+    try:
+        while True:
+            message = await asyncio.wait_for(sent.get(), timeout=5)
+            if message["type"] == "http.response.body":
+                yield message.get("body", b"").decode()
+                if not message.get("more_body", False):
+                    return
+    finally:
+        finished.set()
+        await task
+
+
 @pytest.mark.anyio
 async def test_keep_alives_while_nothing_changes(
     make_mock: MockFactory, clock: ManualClock
 ) -> None:
+    # Keep-alives are real-time by nature (they keep TCP proxies and the JS
+    # client's 15 s idle timer happy): wait for the first one to arrive, then
+    # move the mock's clock so the request completes.
     mock = make_mock(stream_keepalive=0.01)
-    transport = httpx.ASGITransport(app=create_app(mock))
-    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=AUTH) as client:
+    app = create_app(mock)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://t", headers=AUTH
+    ) as client:
         request_id = await _submit(client)
-        stream = asyncio.create_task(
-            client.get(f"/fal-ai/flux-1/requests/{request_id}/status/stream")
-        )
-        # keep-alives are real-time by nature (they keep TCP proxies and the
-        # JS client's 15 s idle timer happy); wait for a few of them
-        await asyncio.sleep(0.1)
-        clock.advance(10)
-        response = await asyncio.wait_for(stream, timeout=5)
-    assert ": keep-alive" in response.text
-    assert _events(response.text)[-1]["status"] == "COMPLETED"
+    text = ""
+    async for chunk in _chunks(app, f"/fal-ai/flux-1/requests/{request_id}/status/stream"):
+        text += chunk
+        if chunk == ": keep-alive\n\n":
+            clock.advance(10)
+    assert ": keep-alive" in text
+    assert _events(text)[-1]["status"] == "COMPLETED"
 
 
 @pytest.mark.anyio

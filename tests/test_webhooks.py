@@ -24,7 +24,7 @@ from mockserver.mock import FalMock
 from mockserver.outcomes import Outcome
 from mockserver.webhooks import WebhookConfig, is_allowed, webhook_body
 from tests.conftest import AUTH, DEV, MockFactory, path_of, submit
-from tests.e2e.server import running_server, serving_app
+from tests.e2e.server import ServerPool, serving_app
 
 HOOK = "http://127.0.0.1:9/hooks/fal"
 
@@ -318,16 +318,17 @@ def loopback_receiver() -> Iterator[
 
 @pytest.mark.e2e
 def test_a_served_mock_delivers_in_the_background(
+    mock_servers: ServerPool,
     loopback_receiver: tuple[str, list[tuple[dict[str, str], bytes]], threading.Event],
 ) -> None:
     url, got, arrived = loopback_receiver
-    with running_server("--instant") as base:
-        submitted = httpx.post(
-            f"{base}/{DEV}", params={"fal_webhook": url}, json={"prompt": "x"}, headers=AUTH
-        ).json()
-        assert arrived.wait(10), "no webhook arrived"  # the receiver, not the mock, is awaited
-        jwks = httpx.get(f"{base}/.well-known/jwks.json").json()
-        listed = httpx.get(f"{base}/_mock/webhooks").json()
+    base = mock_servers.get("--instant")
+    submitted = httpx.post(
+        f"{base}/{DEV}", params={"fal_webhook": url}, json={"prompt": "x"}, headers=AUTH
+    ).json()
+    assert arrived.wait(10), "no webhook arrived"  # the receiver, not the mock, is awaited
+    jwks = httpx.get(f"{base}/.well-known/jwks.json").json()
+    listed = httpx.get(f"{base}/_mock/webhooks").json()
     headers, body = got[0]
     data = verify_webhook(headers, body, jwks)
     assert data["request_id"] == submitted["request_id"] and data["status"] == "OK"

@@ -19,7 +19,7 @@ from mockserver.check import Checker, Report, Settings, Target, load_scenarios, 
 from mockserver.check.results import Outcome
 from tests.check import deviants
 from tests.check.helpers import KEYS, failures, make_mock, run_check
-from tests.e2e.server import free_port, serving_app
+from tests.e2e.server import refused_port, serving_app
 
 Wrap = Callable[[Any], Any]
 
@@ -138,15 +138,15 @@ def test_transport_failures_are_failed_checks(
 
 
 def test_a_refused_connection_is_a_failed_check(catalog: Catalog) -> None:
-    target = Target(f"http://127.0.0.1:{free_port()}", KEYS[0])
     [happy] = [s for s in load_scenarios() if s.id == "happy-path"]
 
-    async def go() -> Report:
+    async def go(target: Target) -> Report:
         async with httpx.AsyncClient() as client:
             planned = plan([happy], [catalog.get("fal-ai/flux-1/dev")], None)  # type: ignore[list-item]
             return await Checker(target, client).run(planned)
 
-    report = asyncio.run(go())
+    with refused_port() as port:
+        report = asyncio.run(go(Target(f"http://127.0.0.1:{port}", KEYS[0])))
     [submit] = report.by_check("submit-accepted")
     assert submit.outcome is Outcome.FAIL and "connection failed" in submit.reason
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.e2e.server import free_port, running_server
+from tests.e2e.server import ServerPool, free_port, refused_port
 
 pytestmark = pytest.mark.e2e
 
@@ -36,23 +36,25 @@ def _check(*args: str, keys: dict[str, str] | None = None) -> subprocess.Complet
 
 
 @pytest.mark.parametrize(("profile", "scheme"), [("official", "key"), ("intermediary", "bearer")])
-def test_the_mock_conforms_in_each_profile(profile: str, scheme: str, tmp_path: Path) -> None:
-    with running_server("--profile", profile, *SERVE, env=SERVE_ENV) as base:
-        done = _check(
-            "--base-url",
-            base,
-            "--auth-scheme",
-            scheme,
-            "--second-key-env",
-            "CHECK_KEY_2",
-            *FAST,
-            "--json",
-            str(tmp_path / "r.json"),
-            "--junit",
-            str(tmp_path / "r.xml"),
-            "--markdown",
-            str(tmp_path / "r.md"),
-        )
+def test_the_mock_conforms_in_each_profile(
+    mock_servers: ServerPool, profile: str, scheme: str, tmp_path: Path
+) -> None:
+    base = mock_servers.get("--profile", profile, *SERVE, env=SERVE_ENV)
+    done = _check(
+        "--base-url",
+        base,
+        "--auth-scheme",
+        scheme,
+        "--second-key-env",
+        "CHECK_KEY_2",
+        *FAST,
+        "--json",
+        str(tmp_path / "r.json"),
+        "--junit",
+        str(tmp_path / "r.xml"),
+        "--markdown",
+        str(tmp_path / "r.md"),
+    )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "CONFORMS" in output and "0 fail" in output
@@ -79,30 +81,32 @@ def test_the_mock_conforms_in_each_profile(profile: str, scheme: str, tmp_path: 
         assert not any(key in text for key in KEYS.values())
 
 
-def test_a_deviating_server_exits_1_with_the_failing_check(tmp_path: Path) -> None:
+def test_a_deviating_server_exits_1_with_the_failing_check(
+    mock_servers: ServerPool, tmp_path: Path
+) -> None:
     # A server that takes any key cannot refuse a wrong one: that is a failure.
-    with running_server("--instant") as base:
-        done = _check(
-            "--base-url", base, *FAST, "--scenarios", "auth", "--markdown", str(tmp_path / "r.md")
-        )
+    base = mock_servers.get("--instant")
+    done = _check(
+        "--base-url", base, *FAST, "--scenarios", "auth", "--markdown", str(tmp_path / "r.md")
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "FAIL auth-wrong-key" in done.stdout
     assert "accepted a request with wrong-key auth" in (tmp_path / "r.md").read_text()
 
 
-def test_dry_run_lists_and_sends_nothing() -> None:
-    with running_server("--instant") as base:
-        done = _check(
-            "--base-url",
-            base,
-            "--dry-run",
-            "--scenarios",
-            "happy-path",
-            "--models",
-            "fal-ai/flux-1/*",
-            keys={},
-        )
-        sent = httpx.get(f"{base}/_mock/requests").json()
+def test_dry_run_lists_and_sends_nothing(mock_servers: ServerPool) -> None:
+    base = mock_servers.get("--instant")
+    done = _check(
+        "--base-url",
+        base,
+        "--dry-run",
+        "--scenarios",
+        "happy-path",
+        "--models",
+        "fal-ai/flux-1/*",
+        keys={},
+    )
+    sent = httpx.get(f"{base}/_mock/requests").json()
     assert done.returncode == 0, done.stderr
     assert f"POST {base}/fal-ai/flux-1/dev" in done.stdout
     assert "billable submits" in done.stdout and "nothing was sent" in done.stdout
@@ -110,18 +114,18 @@ def test_dry_run_lists_and_sends_nothing() -> None:
     assert sent == []
 
 
-def test_max_requests_caps_billable_submits() -> None:
-    with running_server("--instant", "--keys-env", "SERVE_KEYS", env=SERVE_ENV) as base:
-        done = _check(
-            "--base-url",
-            base,
-            *FAST,
-            "--scenarios",
-            "happy-path",
-            "--max-requests",
-            "3",
-        )
-        submits = [r for r in httpx.get(f"{base}/_mock/requests").json() if r["action"] == "submit"]
+def test_max_requests_caps_billable_submits(mock_servers: ServerPool) -> None:
+    base = mock_servers.get("--instant", *SERVE, env=SERVE_ENV)
+    done = _check(
+        "--base-url",
+        base,
+        *FAST,
+        "--scenarios",
+        "happy-path",
+        "--max-requests",
+        "3",
+    )
+    submits = [r for r in httpx.get(f"{base}/_mock/requests").json() if r["action"] == "submit"]
     assert done.returncode == 0, done.stdout + done.stderr
     assert len(submits) == 3
     assert "SKIP budget: not run: over --max-requests (3)" in done.stdout
@@ -137,9 +141,10 @@ def test_usage_errors_exit_2() -> None:
 
 
 def test_a_refused_connection_is_reported_not_raised() -> None:
-    done = _check(
-        "--base-url", f"http://127.0.0.1:{free_port()}", *FAST, "--scenarios", "unknown-request"
-    )
+    with refused_port() as port:
+        done = _check(
+            "--base-url", f"http://127.0.0.1:{port}", *FAST, "--scenarios", "unknown-request"
+        )
     assert done.returncode == 1
     assert "connection failed" in done.stdout and "Traceback" not in done.stdout + done.stderr
 
@@ -161,15 +166,17 @@ def _webhook_check(base: str, *extra: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_the_webhook_check_passes_against_the_mock(tmp_path: Path) -> None:
-    with running_server("--instant", *SERVE, env=SERVE_ENV) as base:
-        done = _webhook_check(
-            base,
-            "--webhook-jwks-url",
-            f"{base}/.well-known/jwks.json",
-            "--json",
-            str(tmp_path / "r.json"),
-        )
+def test_the_webhook_check_passes_against_the_mock(
+    mock_servers: ServerPool, tmp_path: Path
+) -> None:
+    base = mock_servers.get("--instant", *SERVE, env=SERVE_ENV)
+    done = _webhook_check(
+        base,
+        "--webhook-jwks-url",
+        f"{base}/.well-known/jwks.json",
+        "--json",
+        str(tmp_path / "r.json"),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((tmp_path / "r.json").read_text())["results"]
     outcomes = {r["check"]: r["outcome"] for r in results}
@@ -178,16 +185,16 @@ def test_the_webhook_check_passes_against_the_mock(tmp_path: Path) -> None:
     assert outcomes["webhook-signature"] == "pass"
 
 
-def test_a_server_that_never_calls_back_fails_webhook_delivered() -> None:
+def test_a_server_that_never_calls_back_fails_webhook_delivered(mock_servers: ServerPool) -> None:
     # This mock may only call 10.0.0.0/8: the receiver on loopback never hears from it.
     args = ("--instant", "--webhook-allow", "10.0.0.0/8", *SERVE)
-    with running_server(*args, env=SERVE_ENV) as base:
-        done = _webhook_check(base, "--timeout", "1")
+    base = mock_servers.get(*args, env=SERVE_ENV)
+    done = _webhook_check(base, "--timeout", "1")
     assert done.returncode == 1
     assert "FAIL webhook-delivered: no webhook reached" in done.stdout
 
 
-def test_a_signature_from_other_keys_fails_webhook_signature() -> None:
+def test_a_signature_from_other_keys_fails_webhook_signature(mock_servers: ServerPool) -> None:
     from starlette.applications import Starlette
     from starlette.responses import JSONResponse
     from starlette.routing import Route
@@ -197,15 +204,16 @@ def test_a_signature_from_other_keys_fails_webhook_signature() -> None:
 
     other = WebhookSigner().jwks()
     keys_app = Starlette(routes=[Route("/jwks.json", lambda r: JSONResponse(other))])
-    with serving_app(keys_app) as keys, running_server("--instant", *SERVE, env=SERVE_ENV) as base:
+    base = mock_servers.get("--instant", *SERVE, env=SERVE_ENV)
+    with serving_app(keys_app) as keys:
         done = _webhook_check(base, "--webhook-jwks-url", f"{keys}/jwks.json")
     assert done.returncode == 1
     assert "FAIL webhook-signature: does not verify with the keys at" in done.stdout
 
 
-def test_without_a_receiver_the_webhook_check_is_skipped() -> None:
-    with running_server("--instant", *SERVE, env=SERVE_ENV) as base:
-        done = _check("--base-url", base, *FAST, "--scenarios", "webhook")
+def test_without_a_receiver_the_webhook_check_is_skipped(mock_servers: ServerPool) -> None:
+    base = mock_servers.get("--instant", *SERVE, env=SERVE_ENV)
+    done = _check("--base-url", base, *FAST, "--scenarios", "webhook")
     assert done.returncode == 0
     assert "needs a webhook receiver (--webhook-listen; off by default)" in done.stdout
     assert _check("--base-url", base, "--webhook-url", "http://x").returncode == 2

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import running_server
+from tests.e2e.server import ServerPool
 
 pytestmark = pytest.mark.e2e
 JS_DIR = Path(__file__).with_name("js")
@@ -37,16 +37,18 @@ def node_project() -> Path:
     return JS_DIR
 
 
-def test_official_js_client_polls_streams_cancels_and_runs(node_project: Path) -> None:
-    with running_server("--queue-seconds", "0.2", "--run-seconds", "0.4") as base:
-        done = subprocess.run(
-            ["node", "flow.mjs"],
-            cwd=node_project,
-            env={**os.environ, "MOCK_BASE_URL": base},
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+def test_official_js_client_polls_streams_cancels_and_runs(
+    mock_servers: ServerPool, node_project: Path
+) -> None:
+    base = mock_servers.get("--queue-seconds", "0.2", "--run-seconds", "0.4")
+    done = subprocess.run(
+        ["node", "flow.mjs"],
+        cwd=node_project,
+        env={**os.environ, "MOCK_BASE_URL": base},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     findings = json.loads(done.stdout.strip().splitlines()[-1])
     assert findings["polled"] == ["COMPLETED", "IN_PROGRESS", "IN_QUEUE"]

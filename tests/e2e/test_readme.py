@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.server import running_server
+from tests.e2e.server import ServerPool
 
 pytestmark = pytest.mark.e2e
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -36,9 +36,9 @@ def run_shell(block: str, base: str, cwd: Path) -> str:
     return done.stdout
 
 
-def test_official_curl_flow(tmp_path: Path) -> None:
-    with running_server("--instant") as base:
-        output = run_shell(readme_block("official"), base, tmp_path)
+def test_official_curl_flow(mock_servers: ServerPool, tmp_path: Path) -> None:
+    base = mock_servers.get("--instant")
+    output = run_shell(readme_block("official"), base, tmp_path)
     submitted = json.loads((tmp_path / "submit.json").read_text())
     result = json.loads((tmp_path / "result.json").read_text())
     assert submitted["status"] == "IN_QUEUE"
@@ -49,16 +49,16 @@ def test_official_curl_flow(tmp_path: Path) -> None:
     assert 'data: {"status":"COMPLETED"' in output
 
 
-def test_intermediary_curl_flow(tmp_path: Path) -> None:
-    with running_server("--profile", "intermediary", "--instant") as base:
-        output = run_shell(readme_block("intermediary"), base, tmp_path)
+def test_intermediary_curl_flow(mock_servers: ServerPool, tmp_path: Path) -> None:
+    base = mock_servers.get("--profile", "intermediary", "--instant")
+    output = run_shell(readme_block("intermediary"), base, tmp_path)
     assert '"response_url":"https://queue.fal.run/fal-ai/flux-1/requests/' in output
     assert '"images":[' in output
 
 
-def test_control_examples(tmp_path: Path) -> None:
-    with running_server("--instant") as base:
-        output = run_shell(readme_block("control"), base, tmp_path)
+def test_control_examples(mock_servers: ServerPool, tmp_path: Path) -> None:
+    base = mock_servers.get("--instant")
+    output = run_shell(readme_block("control"), base, tmp_path)
     assert '"kind":"model_error"' in output and '"status_code":429' in output
 
 
@@ -69,15 +69,15 @@ def test_python_example() -> None:
     assert captured.getvalue().split("\n")[:2] == ["1024 768", "503"]
 
 
-def test_client_example(tmp_path: Path) -> None:
+def test_client_example(mock_servers: ServerPool, tmp_path: Path) -> None:
     block = readme_block("client")
-    with running_server("--queue-seconds", "0.1", "--run-seconds", "0.2") as base:
-        captured = io.StringIO()
-        with contextlib.redirect_stdout(captured):
-            exec(
-                compile(block.replace(DEFAULT_BASE, base), str(README), "exec"),
-                {"__name__": "readme"},
-            )
+    base = mock_servers.get("--queue-seconds", "0.1", "--run-seconds", "0.2")
+    captured = io.StringIO()
+    with contextlib.redirect_stdout(captured):
+        exec(
+            compile(block.replace(DEFAULT_BASE, base), str(README), "exec"),
+            {"__name__": "readme"},
+        )
     lines = captured.getvalue().splitlines()
     assert lines[0] == "Queued" and "InProgress" in lines and "Completed" in lines
     assert "512 512" in lines
@@ -85,29 +85,29 @@ def test_client_example(tmp_path: Path) -> None:
     assert lines[-1] == "422 ['num_images', 'prompt']"
 
 
-def test_check_example(tmp_path: Path) -> None:
+def test_check_example(mock_servers: ServerPool, tmp_path: Path) -> None:
     keys = {"MOCK_KEYS": "key-one,key-two"}
     args = ("--profile", "intermediary", "--keys-env", "MOCK_KEYS")
-    with running_server(*args, "--queue-seconds", "0.2", "--run-seconds", "0.2", env=keys) as base:
-        # the block runs as written, with this checkout's `mockserver` first on PATH
-        block = readme_block("check")
-        bin_dir = Path(sys.executable).parent
-        output = run_shell(f'export PATH="{bin_dir}:$PATH"\n{block}', base, tmp_path)
+    base = mock_servers.get(*args, "--queue-seconds", "0.2", "--run-seconds", "0.2", env=keys)
+    # the block runs as written, with this checkout's `mockserver` first on PATH
+    block = readme_block("check")
+    bin_dir = Path(sys.executable).parent
+    output = run_shell(f'export PATH="{bin_dir}:$PATH"\n{block}', base, tmp_path)
     report = (tmp_path / "report.md").read_text()
     assert "CONFORMS" in output and "0 fail" in output
     assert "**url-origin**: returned URLs are on https://queue.fal.run" in report
     assert "key-one" not in output + report and "key-two" not in output + report
 
 
-def test_record_example(tmp_path: Path) -> None:
+def test_record_example(mock_servers: ServerPool, tmp_path: Path) -> None:
     from mockserver import FalMock, ManualClock, MockConfig
     from tests.e2e.server import free_port
 
-    with running_server("--instant") as base:
-        port = str(free_port())
-        block = readme_block("record").replace("8001", port)
-        bin_dir = Path(sys.executable).parent
-        output = run_shell(f'export PATH="{bin_dir}:$PATH"\n{block}', base, tmp_path)
+    base = mock_servers.get("--instant")
+    port = str(free_port())
+    block = readme_block("record").replace("8001", port)
+    bin_dir = Path(sys.executable).parent
+    output = run_shell(f'export PATH="{bin_dir}:$PATH"\n{block}', base, tmp_path)
     assert "1 contract file(s) checked, 0 problem(s)" in output
     out = tmp_path / "my-contracts"
     recorded = out / "models/fal-ai/flux-1/schnell.yaml"

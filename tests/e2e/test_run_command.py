@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tests.e2e.server import running_server
+from tests.e2e.server import ServerPool
 
 pytestmark = pytest.mark.e2e
 
@@ -30,64 +30,64 @@ def _run(*args: str, key: str | None = "run-key") -> subprocess.CompletedProcess
     )
 
 
-def test_run_follows_saves_and_reports(tmp_path: Path) -> None:
-    with running_server("--queue-seconds", "0.1", "--run-seconds", "0.2") as base:
-        done = _run(
-            "fal-ai/flux-1/schnell",
-            "--input",
-            '{"prompt": "a fox", "num_images": 2, "image_size": "square"}',
-            "--base-url",
-            base,
-            "--logs",
-            "--save",
-            str(tmp_path),
-        )
-        assert done.returncode == 0, done.stderr
-        assert "IN_QUEUE" in done.stdout and "COMPLETED" in done.stdout
-        assert "Loading model weights" in done.stdout
-        saved = sorted(tmp_path.iterdir())
-        assert len(saved) == 2
-        assert Image.open(io.BytesIO(saved[0].read_bytes())).size == (512, 512)
+def test_run_follows_saves_and_reports(mock_servers: ServerPool, tmp_path: Path) -> None:
+    base = mock_servers.get("--queue-seconds", "0.1", "--run-seconds", "0.2")
+    done = _run(
+        "fal-ai/flux-1/schnell",
+        "--input",
+        '{"prompt": "a fox", "num_images": 2, "image_size": "square"}',
+        "--base-url",
+        base,
+        "--logs",
+        "--save",
+        str(tmp_path),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "IN_QUEUE" in done.stdout and "COMPLETED" in done.stdout
+    assert "Loading model weights" in done.stdout
+    saved = sorted(tmp_path.iterdir())
+    assert len(saved) == 2
+    assert Image.open(io.BytesIO(saved[0].read_bytes())).size == (512, 512)
 
-        streamed = _run(
-            "fal-ai/flux-1/dev",
-            "--input",
-            '{"prompt": "s", "seed": 5}',
-            "--base-url",
-            base,
-            "--stream",
-        )
-        assert streamed.returncode == 0, streamed.stderr
-        assert '"seed": 5' in streamed.stdout
+    streamed = _run(
+        "fal-ai/flux-1/dev",
+        "--input",
+        '{"prompt": "s", "seed": 5}',
+        "--base-url",
+        base,
+        "--stream",
+    )
+    assert streamed.returncode == 0, streamed.stderr
+    assert '"seed": 5' in streamed.stdout
 
-        invalid = _run("fal-ai/flux-1/dev", "--base-url", base)
-        assert invalid.returncode == 1
-        assert (
-            "invalid input (prompt)" in invalid.stderr
-            and "body.prompt: Field required" in invalid.stderr
-        )
+    invalid = _run("fal-ai/flux-1/dev", "--base-url", base)
+    assert invalid.returncode == 1
+    assert (
+        "invalid input (prompt)" in invalid.stderr
+        and "body.prompt: Field required" in invalid.stderr
+    )
 
-        missing_key = _run("fal-ai/flux-1/dev", "--base-url", base, key=None)
-        assert missing_key.returncode == 2 and "$FAL_KEY" in missing_key.stderr
+    missing_key = _run("fal-ai/flux-1/dev", "--base-url", base, key=None)
+    assert missing_key.returncode == 2 and "$FAL_KEY" in missing_key.stderr
 
 
-def test_run_against_the_intermediary_profile_never_prints_the_key() -> None:
+def test_run_against_the_intermediary_profile_never_prints_the_key(
+    mock_servers: ServerPool,
+) -> None:
     secret = "hk-very-secret-key"
-    with running_server("--profile", "intermediary", "--instant") as base:
-        done = _run(
-            "fal-ai/flux-1/dev",
-            "--input",
-            json.dumps({"prompt": "x"}),
-            "--base-url",
-            base,
-            "--auth-scheme",
-            "bearer",
-            key=secret,
-        )
-        assert done.returncode == 0, done.stderr
-        wrong = _run(
-            "fal-ai/flux-1/dev", "--input", '{"prompt": "x"}', "--base-url", base, key=secret
-        )
-        assert wrong.returncode == 1 and "401" in wrong.stderr
+    base = mock_servers.get("--profile", "intermediary", "--instant")
+    done = _run(
+        "fal-ai/flux-1/dev",
+        "--input",
+        json.dumps({"prompt": "x"}),
+        "--base-url",
+        base,
+        "--auth-scheme",
+        "bearer",
+        key=secret,
+    )
+    assert done.returncode == 0, done.stderr
+    wrong = _run("fal-ai/flux-1/dev", "--input", '{"prompt": "x"}', "--base-url", base, key=secret)
+    assert wrong.returncode == 1 and "401" in wrong.stderr
     for output in (done.stdout, done.stderr, wrong.stdout, wrong.stderr):
         assert secret not in output

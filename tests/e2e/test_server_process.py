@@ -14,22 +14,20 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.e2e.server import running_server
+from tests.e2e.server import ServerPool, running_server
 
 pytestmark = pytest.mark.e2e
 AUTH = {"Authorization": "Key e2e-key"}
 
 
-@pytest.fixture(scope="module")
-def base() -> Iterator[str]:
-    with running_server("--clock", "manual", "--runners", "1") as url:
-        yield url
+@pytest.fixture
+def base(mock_servers: ServerPool) -> str:
+    return mock_servers.get("--clock", "manual", "--runners", "1")
 
 
 @pytest.fixture
 def http(base: str) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=base, timeout=10) as client:
-        client.post("/_mock/reset")
         yield client
 
 
@@ -102,11 +100,9 @@ def test_injected_latency_delays_the_answer(http: httpx.Client) -> None:
         http.get(queued["status_url"], headers=AUTH, timeout=0.05)
 
 
-def test_intermediary_profile_process() -> None:
-    with (
-        running_server("--profile", "intermediary", "--instant") as base,
-        httpx.Client(timeout=10) as http,
-    ):
+def test_intermediary_profile_process(mock_servers: ServerPool) -> None:
+    base = mock_servers.get("--profile", "intermediary", "--instant")
+    with httpx.Client(timeout=10) as http:
         bearer = {"Authorization": "Bearer hk-your-key"}
         assert (
             http.post(f"{base}/fal-ai/flux-1/dev", json={"prompt": "x"}, headers=AUTH).status_code
@@ -118,12 +114,11 @@ def test_intermediary_profile_process() -> None:
         assert http.get(result_url, headers=bearer).json()["prompt"] == "x"
 
 
-def test_only_configured_keys(tmp_path: Path) -> None:
-    env = {"MOCK_KEYS": "alpha, beta"}
-    with (
-        running_server("--keys-env", "MOCK_KEYS", "--instant", env=env) as base,
-        httpx.Client(timeout=10) as http,
-    ):
+def test_only_configured_keys(mock_servers: ServerPool) -> None:
+    base = mock_servers.get(
+        "--keys-env", "MOCK_KEYS", "--instant", env={"MOCK_KEYS": "alpha, beta"}
+    )
+    with httpx.Client(timeout=10) as http:
         for key, code in (("alpha", 200), ("beta", 200), ("gamma", 401)):
             response = http.post(
                 f"{base}/fal-ai/flux-1/dev",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.server import running_server
+from tests.e2e.server import ServerPool
 
 USES_FAL = """
 import fal_client
@@ -159,15 +159,18 @@ def test_live_switch_without_a_key_skips_with_a_reason(
     result.stdout.fnmatch_lines(["*--fal-live-url is set but $LIVE_KEY holds no key*"])
 
 
+@pytest.mark.e2e
 def test_live_switch_runs_the_same_tests_against_a_service(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+    mock_servers: ServerPool, pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LIVE_KEY", "live-secret")
     pytester.makepyfile(test_live=LIVE_TESTS)
     # The live scheme defaults to the profile's (bearer for an intermediary).
-    pytester.makeini("[pytest]\nfal_mock_profile = intermediary\n")
-    with running_server("--profile", "intermediary", "--instant") as base:
-        result = pytester.runpytest("--fal-live-url", base, "--fal-live-key-env", "LIVE_KEY", "-rs")
+    pytester.makeini("[pytest]
+fal_mock_profile = intermediary
+")
+    base = mock_servers.get("--profile", "intermediary", "--instant")
+    result = pytester.runpytest("--fal-live-url", base, "--fal-live-key-env", "LIVE_KEY", "-rs")
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(
         ["*fal_mock.advance needs the mock; this test runs against a live service*"]

@@ -9,6 +9,8 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from mockserver.testing import FalServer
 
 FLOW = Path(__file__).resolve().parents[1] / "e2e" / "fal_client_flow.py"
@@ -35,6 +37,7 @@ def test_each_test_starts_from_a_clean_server(fal_server: FalServer) -> None:
     assert fal_server.mock.engine.jobs() == []
 
 
+@pytest.mark.e2e
 def test_fal_client_in_a_subprocess_over_tls(fal_https_server: FalServer) -> None:
     env = {**os.environ, **fal_https_server.env}
     assert env["FAL_QUEUE_RUN_HOST"].startswith("127.0.0.1:")

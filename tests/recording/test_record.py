@@ -21,7 +21,7 @@ from mockserver.client import ClientSettings, FalClient
 from mockserver.client.protocol import AuthScheme
 from mockserver.profiles import get_profile
 from mockserver.recording import Recorder, RecordingStore, Scrubber, create_recorder_app
-from tests.e2e.server import running_server, serving_app
+from tests.e2e.server import ServerPool, serving_app
 
 pytestmark = pytest.mark.e2e
 KEY = "recording-secret-key-0123"
@@ -45,17 +45,18 @@ class Session:
 
 @contextlib.contextmanager
 def recording(
+    servers: ServerPool,
     out: Path,
     *server_args: str,
     scrubber: Scrubber | None = None,
     timeout: float = 30.0,
     auth_scheme: str | None = None,
 ) -> Iterator[Session]:
-    with running_server("--instant", *server_args) as upstream:
-        store = RecordingStore(out, scrubber or Scrubber.build(), upstream)
-        recorder = Recorder(upstream, store, timeout=timeout, auth_scheme=auth_scheme)
-        with serving_app(create_recorder_app(recorder)) as proxy:
-            yield Session(upstream, proxy, out, recorder)
+    upstream = servers.get("--instant", *server_args)
+    store = RecordingStore(out, scrubber or Scrubber.build(), upstream)
+    recorder = Recorder(upstream, store, timeout=timeout, auth_scheme=auth_scheme)
+    with serving_app(create_recorder_app(recorder)) as proxy:
+        yield Session(upstream, proxy, out, recorder)
 
 
 def _replay(out: Path, profile: str = "official") -> TestClient:
@@ -67,7 +68,7 @@ def _replay(out: Path, profile: str = "official") -> TestClient:
 
 
 @pytest.mark.parametrize("profile", ["official", "intermediary"])
-def test_record_then_replay_offline(profile: str, tmp_path: Path) -> None:
+def test_record_then_replay_offline(mock_servers: ServerPool, profile: str, tmp_path: Path) -> None:
     wanted = {
         "prompt": "a red fox",
         "num_images": 2,
@@ -75,7 +76,10 @@ def test_record_then_replay_offline(profile: str, tmp_path: Path) -> None:
         "image_size": {"width": 512, "height": 384},
         "output_format": "png",
     }
-    with recording(tmp_path, "--profile", profile) as session, session.client(profile) as fal:
+    with (
+        recording(mock_servers, tmp_path, "--profile", profile) as session,
+        session.client(profile) as fal,
+    ):
         output = fal.subscribe("fal-ai/flux-1/dev", wanted, with_logs=True)
         downloaded = [httpx.get(image["url"]).content for image in output["images"]]
         fal.subscribe("fal-ai/flux-1/schnell", {"prompt": "a blue fox"}, mode="streaming")
@@ -119,24 +123,24 @@ def test_record_then_replay_offline(profile: str, tmp_path: Path) -> None:
         assert "/files/recorded/" not in generated["images"][0]["url"]
 
 
-def test_recording_again_merges_examples(tmp_path: Path) -> None:
-    with recording(tmp_path) as session, session.client("official") as fal:
+def test_recording_again_merges_examples(mock_servers: ServerPool, tmp_path: Path) -> None:
+    with recording(mock_servers, tmp_path) as session, session.client("official") as fal:
         fal.subscribe("fal-ai/flux-1/schnell", {"prompt": "one", "seed": 1})
         fal.subscribe("fal-ai/flux-1/schnell", {"prompt": "two", "seed": 2})
-    with recording(tmp_path) as session, session.client("official") as fal:
+    with recording(mock_servers, tmp_path) as session, session.client("official") as fal:
         fal.subscribe("fal-ai/flux-1/schnell", {"prompt": "one", "seed": 1})  # seen before
     contract = yaml.safe_load((tmp_path / "models/fal-ai/flux-1/schnell.yaml").read_text())
     assert [e["input"]["prompt"] for e in contract["examples"]] == ["two", "one"]
 
 
 def test_the_official_fal_client_records_unchanged(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    mock_servers: ServerPool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import fal_client
     import respx
 
     monkeypatch.setenv("FAL_KEY", KEY)
-    with recording(tmp_path) as session:
+    with recording(mock_servers, tmp_path) as session:
         proxy = httpx.URL(session.proxy)
 
         def to_proxy(request: httpx.Request) -> httpx.Response:
@@ -171,9 +175,11 @@ def _fault(upstream: str, **fault: Any) -> None:
     assert httpx.post(f"{upstream}/_mock/faults", json=fault).status_code == 200
 
 
-def test_upstream_failures_pass_through_and_are_not_recorded(tmp_path: Path) -> None:
+def test_upstream_failures_pass_through_and_are_not_recorded(
+    mock_servers: ServerPool, tmp_path: Path
+) -> None:
     headers = {"Authorization": f"Key {KEY}"}
-    with recording(tmp_path, timeout=0.5) as session:
+    with recording(mock_servers, tmp_path, timeout=0.5) as session:
         submit = f"{session.proxy}/fal-ai/flux-1/dev"
         _fault(session.upstream, status_code=503, action="submit")
         failed = httpx.post(submit, json={"prompt": "x"}, headers=headers)
@@ -202,9 +208,14 @@ def test_upstream_failures_pass_through_and_are_not_recorded(tmp_path: Path) -> 
 # -- scrubbing ---------------------------------------------------------------------------------
 
 
-def test_secrets_are_scrubbed_before_anything_is_written(tmp_path: Path) -> None:
+def test_secrets_are_scrubbed_before_anything_is_written(
+    mock_servers: ServerPool, tmp_path: Path
+) -> None:
     scrubber = Scrubber.build(fields=["prompt"], patterns=[r"cat-\d{4}"])
-    with recording(tmp_path, scrubber=scrubber) as session, session.client("official") as fal:
+    with (
+        recording(mock_servers, tmp_path, scrubber=scrubber) as session,
+        session.client("official") as fal,
+    ):
         fal.subscribe(
             "fal-ai/flux-1/dev/image-to-image",
             {
@@ -226,11 +237,11 @@ def test_secrets_are_scrubbed_before_anything_is_written(tmp_path: Path) -> None
     )
 
 
-def test_the_recorder_can_change_the_auth_scheme(tmp_path: Path) -> None:
+def test_the_recorder_can_change_the_auth_scheme(mock_servers: ServerPool, tmp_path: Path) -> None:
     # fal-client always says "Key"; an intermediary wants "Bearer".
     args = ("--profile", "intermediary")
     with (
-        recording(tmp_path, *args, auth_scheme="Bearer") as session,
+        recording(mock_servers, tmp_path, *args, auth_scheme="Bearer") as session,
         session.client(
             "official"  # sends "Key ..."
         ) as fal,
@@ -241,9 +252,11 @@ def test_the_recorder_can_change_the_auth_scheme(tmp_path: Path) -> None:
     assert contract["examples"][0]["input"]["prompt"] == "scheme"
 
 
-def test_status_streams_pass_through_pointing_at_the_proxy(tmp_path: Path) -> None:
+def test_status_streams_pass_through_pointing_at_the_proxy(
+    mock_servers: ServerPool, tmp_path: Path
+) -> None:
     headers = {"Authorization": f"Key {KEY}"}
-    with recording(tmp_path) as session:
+    with recording(mock_servers, tmp_path) as session:
         queued = httpx.post(
             f"{session.proxy}/fal-ai/flux-1/schnell", json={"prompt": "s"}, headers=headers
         ).json()
