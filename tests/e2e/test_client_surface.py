@@ -1,6 +1,6 @@
 """The surface beyond the queue over TCP, on a `mockserver serve` process with a manual clock.
 
-One server for the module; each test resets it.
+One server shared with the other modules that want this configuration, reset for each test.
 """
 
 from __future__ import annotations
@@ -13,17 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.e2e.server import running_server
+from tests.e2e.server import ServerPool
 
 pytestmark = pytest.mark.e2e
 AUTH = {"Authorization": "Key e2e-key"}
 DEV = "fal-ai/flux-1/dev"
 
 
-@pytest.fixture(scope="module")
-def base() -> Iterator[str]:
-    with running_server("--clock", "manual", "--runners", "1") as url:
-        yield url
+@pytest.fixture
+def base(mock_servers: ServerPool) -> str:
+    return mock_servers.get("--clock", "manual", "--runners", "1")
 
 
 @pytest.fixture

@@ -40,7 +40,9 @@ def node_project() -> Path:
 def test_official_js_client_polls_streams_cancels_and_runs(
     mock_servers: ServerPool, node_project: Path
 ) -> None:
-    base = mock_servers.get("--queue-seconds", "0.2", "--run-seconds", "0.4")
+    # Real time (the JS client cannot move a manual clock): the queue phase is long
+    # enough for the stream to connect while IN_QUEUE even on a busy machine.
+    base = mock_servers.get("--queue-seconds", "1.0", "--run-seconds", "0.4")
     done = subprocess.run(
         ["node", "flow.mjs"],
         cwd=node_project,

@@ -166,9 +166,7 @@ def test_live_switch_runs_the_same_tests_against_a_service(
     monkeypatch.setenv("LIVE_KEY", "live-secret")
     pytester.makepyfile(test_live=LIVE_TESTS)
     # The live scheme defaults to the profile's (bearer for an intermediary).
-    pytester.makeini("[pytest]
-fal_mock_profile = intermediary
-")
+    pytester.makeini("[pytest]\nfal_mock_profile = intermediary\n")
     base = mock_servers.get("--profile", "intermediary", "--instant")
     result = pytester.runpytest("--fal-live-url", base, "--fal-live-key-env", "LIVE_KEY", "-rs")
     result.assert_outcomes(passed=1, skipped=1)
