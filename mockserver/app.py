@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from mockserver import control, openapi, storage, stream
+from mockserver import control, openapi, proxy, storage, stream
 from mockserver.endpoints import (
     EndpointId,
     InvalidEndpointId,
@@ -54,9 +54,9 @@ RUN_PREFIX = "/_run/"
 
 
 class _ProtocolPath(Convertor[str]):
-    """Any path except the mock's own (control API, media, uploads, OpenAPI)."""
+    """Any path except the mock's own (control API, media, uploads, OpenAPI, proxy)."""
 
-    regex = r"(?!_mock(?:/|$)|files/|storage/|openapi\.json$|\.well-known/).*"
+    regex = r"(?!_mock(?:/|$)|files/|storage/|openapi\.json$|\.well-known/|api/_?fal/proxy$).*"
 
     def convert(self, value: str) -> str:
         return value
@@ -84,6 +84,7 @@ def create_app(mock: FalMock | None = None, config: MockConfig | None = None) ->
         Route("/.well-known/jwks.json", _jwks, methods=["GET"]),
         Mount("/_mock", routes=control.routes()),
         *storage.routes(),
+        *proxy.routes(),
         Route("/files/{bucket}/{name}", _media, methods=["GET"]),
     ]
     app = Starlette(

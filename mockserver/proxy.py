@@ -1,0 +1,83 @@
+"""The proxy convention of @fal-ai/client: ``proxyUrl`` apps call the mock directly.
+
+A browser app configured with ``proxyUrl: "/api/fal/proxy"`` sends every
+request (queue, run, stream, storage, realtime tokens) to its own server with
+the real destination in ``x-fal-target-url``; that server adds the key and
+forwards. This route does both ends at once: it reads the target, checks it
+is one of fal's hosts, and answers it from this mock in the same request
+(streams included), so a JS app is tested by pointing ``proxyUrl`` here.
+
+Without an ``Authorization`` header the route uses the key a server-side
+proxy would hold: the first of ``--key`` (sorted), or ``proxy-key`` when any
+key is accepted.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from starlette.routing import BaseRoute, Route
+from starlette.types import Receive, Scope, Send
+
+from mockserver.http import json_response
+from mockserver.mock import FalMock
+
+TARGET_URL_HEADER = b"x-fal-target-url"
+#: Where @fal-ai/server-proxy mounts by default, and the path fal's Next.js guide uses.
+PROXY_PATHS = ("/api/_fal/proxy", "/api/fal/proxy")
+_FAL_DOMAINS = ("fal.run", "fal.ai", "fal.media")
+_RUN_PREFIX = "/_run"
+DEFAULT_PROXY_KEY = "proxy-key"
+
+
+def routes() -> list[BaseRoute]:
+    """The proxy routes (every method: the target decides what is allowed)."""
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH"]
+    return [Route(path, _ProxyEndpoint(), methods=methods) for path in PROXY_PATHS]
+
+
+def is_fal_host(host: str) -> bool:
+    """Is `host` one of fal's (``fal.run``, ``queue.fal.run``, ``rest.fal.ai``, ...)?"""
+    host = host.lower()
+    return any(host == domain or host.endswith("." + domain) for domain in _FAL_DOMAINS)
+
+
+class _ProxyEndpoint:
+    """An ASGI endpoint re-dispatching the request into the app, at its target path."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(k, v) for k, v in scope["headers"] if k != TARGET_URL_HEADER]
+        target = next((v for k, v in scope["headers"] if k == TARGET_URL_HEADER), None)
+        if target is None:
+            answer = json_response(400, {"detail": "Missing the x-fal-target-url header"})
+            await answer(scope, receive, send)
+            return
+        parts = urlsplit(target.decode("latin-1"))
+        host = parts.hostname or ""
+        if parts.scheme not in ("https", "http", "wss") or not is_fal_host(host):
+            detail = "Invalid x-fal-target-url header: the target must be one of fal's hosts"
+            await json_response(412, {"detail": detail})(scope, receive, send)
+            return
+        path = parts.path or "/"
+        # fal.run (and its subdomains) answer models synchronously: the mock's
+        # own path for that is /_run/...; queue and rest hosts keep their paths.
+        if host == "fal.run" or (host.endswith(".fal.run") and not host.startswith("queue.")):
+            path = _RUN_PREFIX + path
+        if not any(k == b"authorization" for k, _ in headers):
+            mock: FalMock = scope["app"].state.mock
+            keys = mock.config.keys
+            key = sorted(keys)[0] if keys else DEFAULT_PROXY_KEY
+            scheme = mock.config.profile.auth_scheme
+            headers.append((b"authorization", f"{scheme} {key}".encode("latin-1")))
+        inner = {
+            **scope,
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": parts.query.encode("latin-1"),
+            "headers": headers,
+        }
+        inner.pop("mockserver.headers", None)  # the cached header map is the outer one's
+        inner.pop("path_params", None)
+        inner.pop("endpoint", None)
+        inner.pop("route", None)
+        await scope["app"](inner, receive, send)
