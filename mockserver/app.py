@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
-from mockserver import control, openapi, proxy, storage, stream
+from mockserver import control, openapi, proxy, realtime, storage, stream
 from mockserver.endpoints import (
     EndpointId,
     InvalidEndpointId,
@@ -54,9 +54,12 @@ RUN_PREFIX = "/_run/"
 
 
 class _ProtocolPath(Convertor[str]):
-    """Any path except the mock's own (control API, media, uploads, OpenAPI, proxy)."""
+    """Any path except the mock's own (control, media, storage, OpenAPI, proxy, tokens)."""
 
-    regex = r"(?!_mock(?:/|$)|files/|storage/|openapi\.json$|\.well-known/|api/_?fal/proxy$).*"
+    regex = (
+        r"(?!_mock(?:/|$)|files/|storage/|openapi\.json$|\.well-known/"
+        r"|api/_?fal/proxy$|tokens/?$).*"
+    )
 
     def convert(self, value: str) -> str:
         return value
@@ -85,6 +88,7 @@ def create_app(mock: FalMock | None = None, config: MockConfig | None = None) ->
         Mount("/_mock", routes=control.routes()),
         *storage.routes(),
         *proxy.routes(),
+        *realtime.routes(),
         Route("/files/{bucket}/{name}", _media, methods=["GET"]),
     ]
     app = Starlette(
@@ -180,7 +184,12 @@ async def _handle(
         if route is not None:
             response = await _request_operation(request, mock, route)
         elif action == "run_stream":
-            tenant = mock.authenticate(header_map(request).get("authorization"))
+            token = _query(request, "fal_jwt_token")  # js client connection mode
+            tenant = (
+                realtime.token_tenant(mock, token, endpoint or "")
+                if token and endpoint
+                else mock.authenticate(header_map(request).get("authorization"))
+            )
             response = await stream.stream_output(request, mock, target, tenant)
         else:
             response = await _submit(request, mock, target, sync=action == "run")

@@ -32,6 +32,7 @@ from mockserver.outputs import media_objects
 from mockserver.profiles import OFFICIAL, Profile
 from mockserver.queue import Job, Priority, QueueEngine, QueueFull, Retention, State
 from mockserver.redact import fingerprint
+from mockserver.tokens import TokenIssuer
 from mockserver.uploads import UploadStore
 from mockserver.webhooks import WebhookConfig, WebhookDispatcher, webhook_body
 
@@ -200,6 +201,7 @@ class FalMock:
         self._next_outcomes: dict[str, deque[Outcome]] = {}
         self.faults = FaultPlan()
         self.uploads = UploadStore(self.clock, ttl=self.config.retention.seconds)
+        self.tokens = TokenIssuer(self.clock)
         self._log: deque[RecordedRequest] = deque(maxlen=self.config.request_log_size)
         # Encoded status answers of finished jobs: a finished job's status never
         # changes, and clients poll it repeatedly. Bounded, oldest out first.
@@ -435,6 +437,7 @@ class FalMock:
         with self._lock:
             self.engine.reset()
             self.uploads.clear()
+            self.tokens.clear()
             self._default_outcomes.clear()
             self._next_outcomes.clear()
             self.faults.clear()

@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import concurrent.futures
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.e2e.server import ServerPool
+from tests.e2e.server import ServerPool, running_server
 
 pytestmark = pytest.mark.e2e
 AUTH = {"Authorization": "Key e2e-key"}
@@ -86,3 +90,38 @@ def test_a_stream_that_misses_its_start_deadline_is_a_504(http: httpx.Client) ->
     assert answer.status_code == 504
     assert answer.headers["x-fal-request-timeout-type"] == "user"
     assert answer.json()["error_type"] == "request_timeout"
+
+
+def test_official_fal_client_streams_uploads_and_speaks_realtime_over_tls(tmp_path: Path) -> None:
+    trustme = pytest.importorskip("trustme")
+    authority = trustme.CA()
+    certificate = authority.issue_cert("127.0.0.1", "localhost")
+    cert_file, key_file, ca_file = tmp_path / "cert.pem", tmp_path / "key.pem", tmp_path / "ca.pem"
+    certificate.private_key_pem.write_to_path(str(key_file))
+    certificate.cert_chain_pems[0].write_to_path(str(cert_file))
+    authority.cert_pem.write_to_path(str(ca_file))
+    tls = ("--ssl-certfile", str(cert_file), "--ssl-keyfile", str(key_file), "--instant")
+    with running_server(*tls, scheme="https", ca_file=str(ca_file)) as base:
+        host = base.removeprefix("https://")
+        env = {
+            **os.environ,
+            "FAL_KEY": "fal-client-key",
+            "FAL_QUEUE_RUN_HOST": host,
+            "FAL_RUN_HOST": f"{host}/_run",
+            "SSL_CERT_FILE": str(ca_file),
+            "MOCK_BASE_URL": base,
+        }
+        script = Path(__file__).with_name("fal_client_surface_flow.py")
+        done = subprocess.run(
+            [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=90
+        )
+    assert done.returncode == 0, done.stderr
+    findings = json.loads(done.stdout.strip().splitlines()[-1])
+    assert findings == {
+        "streamed": [0.25, 0.5, 0.75, "streamed"],
+        "async_last": "async",
+        "cdn": "cdn bytes",
+        "storage": "storage bytes",
+        "realtime": [["over a token", 9], "after an error"],
+        "refused": "VALIDATION_ERROR",
+    }
