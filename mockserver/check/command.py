@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import fnmatch
 import os
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,12 +15,15 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from mockserver.catalog import Catalog
+from mockserver.catalog import Catalog, Model
 from mockserver.check import report as reports
+from mockserver.check import twosided
+from mockserver.check.pacing import RealPacer
 from mockserver.check.receiver import WebhookReceiver
 from mockserver.check.results import CheckResult, Outcome, Report
 from mockserver.check.runner import Checker, Planned, Settings, Target, plan
 from mockserver.check.scenarios import Scenario, load_scenarios, select
+from mockserver.check.upstream import UpstreamControl
 from mockserver.cli_auth import add_auth_options, key_from_env, scheme_of
 from mockserver.endpoints import EndpointId, request_path
 from mockserver.webhooks import FAL_JWKS_URL
@@ -34,6 +38,10 @@ examples:
   FAL_KEY=k mockserver check --base-url http://127.0.0.1:8000
   MY_KEY=k mockserver check --base-url https://proxy.example --auth-scheme bearer \\
       --key-env MY_KEY --scenarios happy-path --models 'fal-ai/flux-1/*' --markdown report.md
+  # two-sided: the intermediary at :8001 uses the mock at :8000 as its fal upstream
+  FAL_KEY=k SECOND_KEY=k2 mockserver check --base-url http://127.0.0.1:8001 \\
+      --auth-scheme bearer --second-key-env SECOND_KEY \\
+      --upstream-control http://127.0.0.1:8000/_mock
 """
 
 
@@ -142,6 +150,15 @@ def add_parser(commands: Any) -> None:
         metavar="URL",
         help="key set webhook signatures must verify with (default: fal's, %(default)s)",
     )
+    check.add_argument(
+        "--upstream-control",
+        metavar="URL",
+        help="two-sided mode: the server under check uses a mock (mockserver serve, official"
+        " profile) as its fal upstream, and this is that mock's control API (BASE/_mock)."
+        " Adds checks that read what reached the upstream: forwarded input, one upstream"
+        " submit per customer submit, keys, isolation of customers, outcomes, cancels,"
+        " X-Fal headers and webhooks (runs on the first selected model with a prompt)",
+    )
     check.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     check.add_argument("--junit", type=Path, metavar="FILE", help="write the report as JUnit XML")
     check.add_argument("--markdown", type=Path, metavar="FILE", help="write the report as Markdown")
@@ -164,8 +181,20 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     if not planned:
         errors.print("mockserver check: error: no scenario runs on the selected models")
         return 2
+    two_sided = None
+    if args.upstream_control:
+        two_sided = twosided.model_for(models)
+        if two_sided is None:
+            errors.print("mockserver check: error: --upstream-control needs a model with a prompt")
+            return 2
     if args.dry_run:
         _print_plan(planned, args, console)
+        if two_sided is not None:
+            console.print(
+                f"two-sided on {two_sided.endpoint_id}: about {twosided.BILLABLE_SUBMITS}"
+                f" submits to the mock at {args.upstream_control}, read back there",
+                highlight=False,
+            )
         return 0
     try:
         key = key_from_env(args.key_env)
@@ -195,7 +224,8 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         host, port = args.webhook_listen
         receiver = WebhookReceiver(host, port, args.webhook_url or f"http://{host}:{port}")
     try:
-        result = asyncio.run(_check(target, settings, planned, console, receiver))
+        upstream = (args.upstream_control, two_sided) if two_sided is not None else None
+        result = asyncio.run(_check(target, settings, planned, console, receiver, upstream))
     except KeyboardInterrupt:
         # Requests already queued keep running on the server (and may be billed).
         errors.print("mockserver check: interrupted; no report written", markup=False)
@@ -218,8 +248,11 @@ async def _check(
     planned: list[Planned],
     console: Console,
     receiver: WebhookReceiver | None,
+    upstream: tuple[str, Model] | None = None,
 ) -> Report:
     units = {item.label for item in planned}
+    if upstream is not None:
+        units.add("two-sided")
     with Progress(
         TextColumn("[bold]checking"),
         BarColumn(),
@@ -252,13 +285,36 @@ async def _check(
                 on_unit=finished,
                 receiver=receiver,
             )
-            if receiver is None:
-                return await checker.run(planned)
-            await receiver.start()
+            if receiver is not None:
+                await receiver.start()
             try:
-                return await checker.run(planned)
+                report = await checker.run(planned)
             finally:
-                await receiver.stop()
+                if receiver is not None:
+                    await receiver.stop()
+            if upstream is not None:
+                control_url, model = upstream
+                customer = twosided.Customer(
+                    target.base_url, target.key, target.auth_scheme, target.second_key
+                )
+                pacer = RealPacer()
+                two = twosided.TwoSidedChecker(
+                    customer,
+                    UpstreamControl(client, control_url, pacer, settings.request_timeout),
+                    client,
+                    model,
+                    pacer,
+                    poll_interval=settings.poll_interval,
+                    job_timeout=settings.job_timeout,
+                    request_timeout=settings.request_timeout,
+                    on_result=seen,
+                )
+                started = time.monotonic()
+                report.results.extend(await two.run())
+                report.submits += two.submits
+                report.seconds += time.monotonic() - started
+                progress.advance(task)
+            return report
 
 
 def _listen_address(value: str) -> tuple[str, int]:
@@ -276,6 +332,10 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
     for name in ("timeout", "request_timeout", "poll_interval"):
         if getattr(args, name) <= 0:
             return f"--{name.replace('_', '-')} must be positive"
+    if args.upstream_control:
+        control = urlsplit(args.upstream_control)
+        if control.scheme not in ("http", "https") or not control.netloc:
+            return f"--upstream-control must be an http(s) URL, got {args.upstream_control!r}"
     if args.webhook_url and not args.webhook_listen:
         return "--webhook-url needs --webhook-listen (where the receiver runs)"
     if args.concurrency < 1 or args.max_requests < 0:

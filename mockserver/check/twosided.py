@@ -24,7 +24,7 @@ the next upstream submit, so nothing else may submit meanwhile.
 from __future__ import annotations
 
 import copy
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,6 +59,10 @@ SEED = 424242
 SLOW_RUN = 3.0
 #: Past the mock's longest result retention (one hour).
 EXPIRY_ADVANCE = 3601.0
+#: Customer submits a full two-sided run sends (all to the mock, through the intermediary).
+BILLABLE_SUBMITS = 11
+#: The endpoint two-sided runs use when it is selected (any model with a prompt will do).
+PREFERRED_MODEL = "fal-ai/flux-1/schnell"
 _ERROR_OUTCOMES: tuple[tuple[str, dict[str, Any]], ...] = (
     ("outcome-model-error", {"kind": "model_error", "status_code": 422}),
     (
@@ -159,6 +163,8 @@ class TwoSidedChecker:
             self._scenario = name
             try:
                 await scenario()
+            except _Stop:
+                break
             finally:
                 await self.control.clear_faults()
         return self.results
@@ -168,10 +174,24 @@ class TwoSidedChecker:
     async def _forward(self) -> None:
         run = self._new_run()
         await self._submit(run, headers=FAL_HEADERS, webhook=WEBHOOK_URL)
+        if not _accepted(run.submit):
+            await self._follow(run)  # reports why the submit was not accepted
+            raise _Stop
+        submits = [e for e in await self._upstream(run) if e.action == "submit"]
+        if not submits:
+            # Its upstream is not this mock (real fal?): every further submit
+            # could be billed, so nothing more is sent.
+            self._add(
+                "upstream-is-mock",
+                Outcome.FAIL,
+                "the intermediary accepted a submit, but nothing holding its marker reached"
+                f" the mock at {self.control.url}: is the mock its upstream? Two-sided run stopped",
+                self._ev(run.submit),
+            )
+            raise _Stop
         if not await self._follow(run):
             return
         upstream = await self._upstream(run)
-        submits = [e for e in upstream if e.action == "submit"]
         self._count_submits(run, upstream, customer_accepted=1)
         if not submits:
             return
@@ -621,6 +641,18 @@ class TwoSidedChecker:
         self.results.append(result)
         if self.on_result is not None:
             self.on_result(result)
+
+
+class _Stop(Exception):
+    """End the two-sided run now (its submits would not reach the mock)."""
+
+
+def model_for(models: Iterable[Model]) -> Model | None:
+    """The model a two-sided run uses: the preferred one, else the first with a prompt."""
+    usable = [m for m in models if "prompt" in m.input_schema.get("properties", {})]
+    preferred = [m for m in usable if m.endpoint_id == PREFERRED_MODEL]
+    chosen = preferred or usable
+    return chosen[0] if chosen else None
 
 
 def _accepted(answer: Exchange | None) -> bool:

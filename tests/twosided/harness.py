@@ -40,13 +40,21 @@ class TwoSidedRun:
         return [r for r in self.results if r.outcome.value == "fail"]
 
 
-def run_two_sided(*faults: str, second_customer: bool = True) -> TwoSidedRun:
-    """The two-sided check against the reference intermediary with `faults`."""
+def run_two_sided(
+    *faults: str, second_customer: bool = True, upstream_elsewhere: bool = False
+) -> TwoSidedRun:
+    """The two-sided check against the reference intermediary with `faults`.
+
+    `upstream_elsewhere`: the intermediary's upstream is another mock than the
+    one the checker reads (as if it still called real fal).
+    """
     clock = ManualClock()
     mock = FalMock(MockConfig(keys=frozenset({UPSTREAM_KEY}), instant=True), clock=clock)
     mock_app = create_app(mock)
+    elsewhere = FalMock(MockConfig(instant=True), clock=clock, catalog=mock.catalog)
+    upstream_app = create_app(elsewhere) if upstream_elsewhere else mock_app
     proxy, proxy_app = create_intermediary(
-        UPSTREAM, UPSTREAM_KEY, CUSTOMER_KEYS, faults, transport=MockTransport(mock_app)
+        UPSTREAM, UPSTREAM_KEY, CUSTOMER_KEYS, faults, transport=MockTransport(upstream_app)
     )
     customer = Customer(
         PROXY, CUSTOMER_KEYS[0], "Bearer", CUSTOMER_KEYS[1] if second_customer else None

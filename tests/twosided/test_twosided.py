@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from mockserver.check.twosided import BILLABLE_SUBMITS
 from mockserver.check.upstream import input_diff, leaked
 from mockserver.redact import fingerprint, key_fingerprints
 from tests.twosided.harness import CUSTOMER_KEYS, UPSTREAM_KEY, run_two_sided
@@ -33,7 +34,7 @@ def test_faithful_intermediary_passes_with_every_billable_submit_on_the_mock() -
     assert all(outcome == "pass" for outcome in run.outcomes("upstream-key"))
     # Every accepted customer submit was billed exactly once, and only on the mock.
     billed = [r for r in run.mock.requests if r.action == "submit" and r.status_code == 200]
-    assert len(billed) == run.submits > 0
+    assert len(billed) == run.submits == BILLABLE_SUBMITS
     assert run.proxy.hosts_called == {"mock.upstream"}
     # The upstream saw the intermediary's key, never a customer's.
     seen = {r.key_fingerprints[0] for r in run.mock.requests if r.key_fingerprints}
@@ -77,3 +78,10 @@ def test_leak_found_by_fingerprint_of_a_key_or_either_half() -> None:
     assert leaked([("h", "Key kid-123456:secret-abcdef")], prints) == ["h"]
     assert leaked([("b", '{"x": "secret-abcdef"}')], prints) == ["b"]
     assert leaked([("c", "nothing secret-abcdeg here")], prints) == []
+
+
+def test_an_intermediary_whose_upstream_is_not_the_mock_is_stopped_after_one_submit() -> None:
+    run = run_two_sided(upstream_elsewhere=True)
+    assert [r.check for r in run.failed()] == ["upstream-is-mock"]
+    assert "Two-sided run stopped" in run.failed()[0].reason
+    assert run.submits == 1  # nothing more was sent through it
