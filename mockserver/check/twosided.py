@@ -55,8 +55,8 @@ FAL_HEADERS = {
 #: The webhook the customer asks for (never called by the check: port 9 is discard).
 WEBHOOK_URL = "http://127.0.0.1:9/two-sided-webhook"
 SEED = 424242
-#: Run time of the scripted slow run, in seconds.
-SLOW_RUN = 3.0
+#: Run time of the scripted slow run, in status polls: enough to see it IN_PROGRESS.
+SLOW_RUN_POLLS = 3
 #: Past the mock's longest result retention (one hour).
 EXPIRY_ADVANCE = 3601.0
 #: Customer submits a full two-sided run sends (all to the mock, through the intermediary).
@@ -374,7 +374,8 @@ class TwoSidedChecker:
 
     async def _slow(self) -> None:
         await self.control.script(
-            self.model.endpoint_id, {"queue_seconds": 0, "run_seconds": SLOW_RUN}
+            self.model.endpoint_id,
+            {"queue_seconds": 0, "run_seconds": SLOW_RUN_POLLS * self.poll_interval},
         )
         run = self._new_run()
         await self._submit(run)

@@ -12,7 +12,7 @@ from mockserver.check.pacing import RealPacer
 from mockserver.check.results import CheckResult
 from mockserver.check.twosided import Customer, TwoSidedChecker
 from mockserver.check.upstream import UpstreamControl
-from mockserver.transport import MockTransport
+from mockserver.transport import AppTransport
 from tests.twosided.intermediary import Intermediary, create_intermediary
 
 UPSTREAM_KEY = "upstream-id:upstream-secret-value"
@@ -54,14 +54,14 @@ def run_two_sided(
     elsewhere = FalMock(MockConfig(instant=True), clock=clock, catalog=mock.catalog)
     upstream_app = create_app(elsewhere) if upstream_elsewhere else mock_app
     proxy, proxy_app = create_intermediary(
-        UPSTREAM, UPSTREAM_KEY, CUSTOMER_KEYS, faults, transport=MockTransport(upstream_app)
+        UPSTREAM, UPSTREAM_KEY, CUSTOMER_KEYS, faults, transport=AppTransport(upstream_app)
     )
     customer = Customer(
         PROXY, CUSTOMER_KEYS[0], "Bearer", CUSTOMER_KEYS[1] if second_customer else None
     )
 
     async def go() -> TwoSidedRun:
-        mounts = {PROXY: MockTransport(proxy_app), UPSTREAM: MockTransport(mock_app)}
+        mounts = {PROXY: AppTransport(proxy_app), UPSTREAM: AppTransport(mock_app)}
         async with httpx.AsyncClient(mounts=mounts) as client:
             pacer = RealPacer()
             control = UpstreamControl(client, UPSTREAM + "/_mock", pacer, 10.0)

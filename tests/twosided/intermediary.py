@@ -13,7 +13,7 @@ URLs onto its own base. Each fault is one bug an intermediary can have:
 - ``swallow_cancel``: answers a cancel itself, never telling the upstream;
 - ``mask_422``: turns the upstream's 422 into a 500.
 
-Run in process (`create_intermediary(..., transport=MockTransport(mock_app))`)
+Run in process (`create_intermediary(..., transport=AppTransport(mock_app))`)
 or as a process: ``python tests/twosided/intermediary.py --upstream URL --port N``
 with the keys in UPSTREAM_KEY and CUSTOMER_KEYS (comma-separated).
 """
