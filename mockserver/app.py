@@ -180,6 +180,8 @@ async def _handle(
                     headers["Retry-After"] = f"{fault.retry_after:g}"
                 detail = fault.detail or f"Injected fault: HTTP {fault.status_code}"
                 status_code = fault.status_code
+                if route is None and request.method == "POST":
+                    await _log_refused_body(request, mock)
                 return json_response(fault.status_code, {"detail": detail}, headers)
         if route is not None:
             response = await _request_operation(request, mock, route)
@@ -214,6 +216,14 @@ async def _handle(
                 key_fingerprints=key_fingerprints(header_map(request).get("authorization")),
             )
         )
+
+
+async def _log_refused_body(request: Request, mock: FalMock) -> None:
+    """Keep the body of a submit a fault refused: the log shows what a client
+    retried (a checker matches it to the client's request by its content)."""
+    with contextlib.suppress(HttpError):
+        raw, payload = await read_json_body(request, mock.config.max_body_bytes)
+        request.state.logged_body = mock.log_body(raw, payload)
 
 
 async def _submit(request: Request, mock: FalMock, target: str, *, sync: bool) -> Response:

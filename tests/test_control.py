@@ -189,3 +189,12 @@ def test_requests_filter_by_marker_follows_the_request_ids(client: TestClient) -
     assert [e["action"] for e in only.json()] == ["status"]
     too_long = client.get("/_mock/requests", params={"marker": "m" * 300})
     assert too_long.status_code == 422 and "marker" in too_long.json()["detail"]
+
+
+def test_a_submit_refused_by_a_fault_is_logged_with_its_body(client: TestClient) -> None:
+    client.post("/_mock/faults", json={"status_code": 503, "action": "submit"})
+    auth = {"Authorization": "Key k"}
+    refused = client.post("/fal-ai/flux-1/schnell", json={"prompt": "mk-refused"}, headers=auth)
+    assert refused.status_code == 503
+    entries = client.get("/_mock/requests", params={"marker": "mk-refused"}).json()
+    assert [(e["status_code"], e["body"]) for e in entries] == [(503, {"prompt": "mk-refused"})]

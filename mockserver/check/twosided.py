@@ -579,9 +579,10 @@ class TwoSidedChecker:
             *(e for x in run.exchanges if x.method == "POST" for e in self._ev(x)),
             *(e.evidence() for e in attempts),
         )
+        answers = ", ".join(str(e.status_code) for e in attempts) or "none"
         reason = (
             f"{customer_accepted} customer submit(s) accepted; {len(accepted)} upstream"
-            " submit(s) with its marker accepted (billed)"
+            f" submit(s) with its marker accepted (billed); upstream answers: {answers}"
         )
         ok = len(accepted) == customer_accepted
         self._add("one-upstream-submit", Outcome.PASS if ok else Outcome.FAIL, reason, flat)
