@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 ARGS   ?=
 
-.PHONY: serve test test-fast test-deep lint format bench clean
+.PHONY: serve test test-fast test-deep lint format bench catalog clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fal-queue-harness needs Python 3.11 or newer (set PYTHON=...)")'
@@ -39,6 +39,10 @@ test-deep: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# Rebuild contracts/models/ from the compact sources in contracts/sources/.
+catalog: $(STAMP)
+	$(BIN)/python -m mockserver.catalog_build
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --out benchmarks/RESULTS.md

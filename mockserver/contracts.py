@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 _PACKAGE = Path(__file__).resolve().parent
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def builtin_contracts_dir() -> Path:
@@ -38,6 +39,7 @@ def load_data_file(path: Path) -> Any:
     try:
         if path.suffix == ".json":
             return json.loads(text)
-        return yaml.safe_load(text)
+        # libyaml's parser when PyYAML has it: ten times faster than pure Python.
+        return yaml.load(text, Loader=_YAML_LOADER)
     except (yaml.YAMLError, json.JSONDecodeError) as exc:
         raise ValueError(f"{path}: not valid {path.suffix.lstrip('.').upper()}: {exc}") from exc

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from mockserver.catalog import Catalog, Model
@@ -100,7 +101,7 @@ def list_models(directories: Sequence[Path], console: Console) -> int:
     for category in sorted(groups):
         table = Table("endpoint id", "output", "title", title=category, title_justify="left")
         for model in groups[category]:
-            table.add_row(model.endpoint_id, model.output, model.title)
+            table.add_row(escape(model.endpoint_id), model.output, escape(model.title))
         console.print(table)
     console.print(f"{len(catalog)} models")
     return 0
@@ -117,20 +118,25 @@ def _show(endpoint_id: str, directories: Sequence[Path], console: Console, error
     if model is None:
         errors.print(f"mockserver contracts show: no model {endpoint_id!r}", markup=False)
         return 1
-    console.print(f"[bold]{model.endpoint_id}[/bold]  {model.title}", highlight=False)
+    console.print(
+        f"[bold]{escape(model.endpoint_id)}[/bold]  {escape(model.title)}", highlight=False
+    )
     console.print(f"category: {model.category or _category_of(model)}   output: {model.output}")
     if model.origin:
-        console.print("source: " + ", ".join(f"{k} {v}" for k, v in model.origin.items()))
+        origin = ", ".join(f"{k} {v}" for k, v in model.origin.items())
+        console.print(f"source: {origin}", markup=False, highlight=False)
     console.print(f"contract: {model.source}", markup=False)
     inputs = Table("input", "type", "required", "default / range", title_justify="left")
     required = set(model.input_schema.get("required", []))
     for name, prop in (model.input_schema.get("properties") or {}).items():
-        inputs.add_row(name, _type_text(prop), "yes" if name in required else "", _limits(prop))
+        inputs.add_row(
+            name, escape(_type_text(prop)), "yes" if name in required else "", escape(_limits(prop))
+        )
     console.print(inputs)
     outputs = Table("output", "type", "required", title_justify="left")
     out_required = set(model.output_schema.get("required", []))
     for name, prop in (model.output_schema.get("properties") or {}).items():
-        outputs.add_row(name, _type_text(prop), "yes" if name in out_required else "")
+        outputs.add_row(name, escape(_type_text(prop)), "yes" if name in out_required else "")
     console.print(outputs)
     media = list(media_fields(model.output_schema))
     if media:
@@ -150,7 +156,7 @@ def _type_text(schema: Any) -> str:
     if isinstance(schema, dict) and ("anyOf" in schema or "oneOf" in schema):
         branches = schema.get("anyOf") or schema.get("oneOf") or []
         names = [_type_text(b) for b in branches]
-        return " | ".join(n.replace("null", "null") for n in names)
+        return " | ".join(names)
     return str(kind)
 
 

@@ -277,3 +277,39 @@ _QUEUE_STATUS: dict[str, Any] = {
     },
     "required": ["status", "request_id"],
 }
+
+
+def catalog_answers(sources: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """fal models-API answers (``{endpoint_id, metadata, openapi}``) for the
+    endpoints of a compact catalog source (``contracts/sources/*.yaml``).
+
+    A source holds ``retrieved`` (the date its facts were read) and a list of
+    ``endpoints``, each with ``id``, ``title``, ``category``, ``description``,
+    ``url`` (fal's page the facts come from), optional ``note``, ``input`` and
+    ``output`` (the two component schemas) and optional ``components``.
+    """
+    answers = []
+    for entry in sources["endpoints"]:
+        origin = {"url": entry["url"], "retrieved": str(sources["retrieved"]), "document": name}
+        if entry.get("note"):
+            origin["note"] = entry["note"]
+        doc = document(
+            entry["id"],
+            input_schema=entry["input"],
+            output_schema=entry["output"],
+            category=entry["category"],
+            components=entry.get("components"),
+            info={"x-source": origin},
+        )
+        answers.append(
+            {
+                "endpoint_id": entry["id"],
+                "metadata": {
+                    "display_name": entry["title"],
+                    "category": entry["category"],
+                    "description": entry["description"],
+                },
+                "openapi": doc,
+            }
+        )
+    return answers

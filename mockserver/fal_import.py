@@ -76,7 +76,8 @@ class Imported:
 
     def relative_path(self) -> Path:
         """Where the contract goes inside an output directory."""
-        return Path(*self.endpoint_id.split("/")).with_suffix(".json")
+        *folders, last = self.endpoint_id.split("/")
+        return Path(*folders, f"{last}.json")  # ids may hold dots (v1.1-ultra)
 
 
 def import_file(path: Path, *, today: dt.date | None = None) -> list[Imported]:
@@ -85,6 +86,11 @@ def import_file(path: Path, *, today: dt.date | None = None) -> list[Imported]:
         data = load_data_file(path)
     except ValueError as exc:
         raise DocumentError(str(exc)) from exc
+    return import_data(data, path, today=today)
+
+
+def import_data(data: Any, path: Path, *, today: dt.date | None = None) -> list[Imported]:
+    """`import_file` for a document already parsed (`path` names it in errors)."""
     found = list(_documents(data, ""))
     if not found:
         raise DocumentError(
@@ -106,7 +112,8 @@ def write_contracts(imported: list[Imported], out: Path) -> list[Path]:
     for item in imported:
         target = out / item.relative_path()
         target.parent.mkdir(parents=True, exist_ok=True)
-        for stale in (target.with_suffix(".yaml"), target.with_suffix(".yml")):
+        stem = target.name.removesuffix(".json")
+        for stale in (target.with_name(f"{stem}.yaml"), target.with_name(f"{stem}.yml")):
             stale.unlink(missing_ok=True)  # one file per endpoint: a re-import replaces
         target.write_text(json.dumps(item.contract, indent=1) + "\n", encoding="utf-8")
         written.append(target)
@@ -131,8 +138,8 @@ def _documents(data: Any, where: str) -> Iterator[tuple[dict[str, Any], dict[str
         return
     if not isinstance(data, dict):
         return
-    if isinstance(data.get("openapi"), str):
-        yield data, {}, where
+    if "openapi" in data and not isinstance(data["openapi"], dict):
+        yield data, {}, where  # the version is checked with the rest
     elif isinstance(data.get("openapi"), dict):
         meta = dict(data.get("metadata") or {})
         if isinstance(data.get("endpoint_id"), str):
@@ -179,7 +186,8 @@ def _contract(doc: dict[str, Any], meta: dict[str, Any], where: _Where, day: str
     source: dict[str, Any] = {"document": where.path.name, "imported": day}
     declared = info.get("x-source")
     if isinstance(declared, dict):
-        source.update({k: str(v) for k, v in declared.items() if k in ("url", "retrieved")})
+        known = ("url", "retrieved", "note", "document")
+        source.update({k: str(v) for k, v in declared.items() if k in known})
     elif isinstance(fal_meta.get("documentationUrl"), str):
         source["url"] = fal_meta["documentationUrl"]
     contract: dict[str, Any] = {

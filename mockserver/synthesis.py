@@ -157,6 +157,13 @@ def _declared_values(schema: dict[str, Any]) -> list[Any]:
     return values + list(schema.get("enum", [])) + list(schema.get("examples", []))
 
 
+def _nullable(schema: Any) -> bool:
+    if not isinstance(schema, dict):
+        return False
+    branches = schema.get("anyOf") or schema.get("oneOf") or []
+    return any(_is_null(b) for b in branches)
+
+
 def _is_null(schema: Any) -> bool:
     return isinstance(schema, dict) and schema.get("type") == "null"
 
@@ -236,14 +243,22 @@ def _object(state: _State, schema: dict[str, Any], depth: int) -> dict[str, Any]
     properties = schema.get("properties") or {}
     required = set(schema.get("required", []))
     result: dict[str, Any] = {}
-    for name, prop in properties.items():
+    # Flags that follow the media (one per image) are filled after the media.
+    ordered = sorted(properties.items(), key=lambda item: item[0] == "has_nsfw_concepts")
+    for name, prop in ordered:
         if name not in required and depth >= _MAX_DEPTH:
+            continue
+        if name not in required and _nullable(prop):
+            # An optional field that may be null (an error, an optional mask):
+            # null unless the input or the field's name decides a value.
+            special = _special(state, flatten(prop), name)
+            result[name] = None if special is _NOTHING else special
             continue
         value = _value(state, prop, name, depth + 1)
         if value is None and name not in required and not _accepts(flatten(prop), None):
             continue
         result[name] = value
-    return result
+    return {name: result[name] for name in properties if name in result}
 
 
 def _array(state: _State, schema: dict[str, Any], name: str, depth: int) -> list[Any]:
@@ -336,6 +351,10 @@ def _media(state: _State, schema: dict[str, Any], kind: MediaKind, name: str) ->
     }
     result: dict[str, Any] = {}
     for prop in properties:
+        if kind == "image" and prop in ("file_name", "file_size") and prop not in required:
+            # fal's images report url, size and type only; leaving the byte
+            # count out also keeps completion from encoding every picture.
+            continue
         if prop in values and (prop in _MEDIA_FIELDS or kind in ("image", "video", "audio")):
             if prop in ("width", "height") and kind not in ("image", "video"):
                 continue
@@ -529,7 +548,7 @@ def _audio_seconds(data: dict[str, Any]) -> float:
         value = _number_in(data.get(key))
         if value is not None and value > 0:
             return min(value, MAX_SECONDS)
-    text = data.get("text") or data.get("input") or data.get("gen_text")
+    text = data.get("text") or data.get("input") or data.get("gen_text") or data.get("prompt")
     if isinstance(text, str) and text:
         # Speech: about fifteen characters a second.
         return min(max(1.0, round(len(text) / 15, 2)), MAX_SECONDS)
