@@ -67,3 +67,41 @@ def test_official_js_client_polls_streams_cancels_and_runs(
     assert findings["statusBeforeCancel"] in ("IN_QUEUE", "IN_PROGRESS")
     assert findings["validation"] == {"status": 422, "loc": ["body", "prompt"]}
     assert findings["ranPrompt"] == "sync"
+
+
+@pytest.mark.parametrize("profile", ["official", "intermediary"])
+def test_official_js_client_beyond_the_queue_through_proxy_url(
+    mock_servers: ServerPool, node_project: Path, profile: str
+) -> None:
+    base = mock_servers.get(
+        "--clock", "manual", "--instant", "--runners", "1", "--profile", profile
+    )
+    # a browser app has no key (the proxy adds one); a server app sends its own
+    # (the 91 MiB multipart upload runs once)
+    key = {"FAL_CREDENTIALS": "js-key", "JS_MULTIPART": "1"} if profile == "official" else {}
+    done = subprocess.run(
+        ["node", "--experimental-websocket", "surface.mjs"],
+        cwd=node_project,
+        env={**os.environ, "MOCK_BASE_URL": base, **key},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    findings = json.loads(done.stdout.strip().splitlines()[-1])
+    assert findings["progress"] == [0.25, 0.5, 0.75]
+    assert findings["streamedPrompt"] == findings["streamedDone"] == "streamed"
+    assert (
+        findings["streamError"]["status"] == 422 and len(findings["streamError"]["requestId"]) == 36
+    )
+    assert findings["uploadedText"] == "hello from js"
+    assert findings["autoUploaded"] is True and findings["autoUploadedBytes"] == 4
+    if profile == "official":
+        assert findings["bigSame"] is True and findings["multipartParts"] == 10
+    assert findings["deadline"] == {
+        "status": 504,
+        "requestId": findings["lateRequestId"],
+        "timeoutType": "user",
+    }
+    assert findings["resultCalls"] == 1  # a user timeout is not retried
+    assert findings["realtime"] == ["realtime", 6]
