@@ -39,6 +39,7 @@ def routes() -> list[BaseRoute]:
         Route("/models", _guard(_models), methods=["GET"]),
         Route("/outcomes", _guard(_outcomes), methods=["POST"]),
         Route("/faults", _guard(_faults), methods=["GET", "POST", "DELETE"]),
+        Route("/markers", _guard(_markers), methods=["GET", "POST"]),
         Route("/webhooks", _guard(_webhooks), methods=["GET"]),
         Route("/webhooks/deliver", _guard(_deliver), methods=["POST"]),
     ]
@@ -186,3 +187,18 @@ async def _deliver(request: Request) -> Response:
     """Send every due delivery now (the background worker would, within 50 ms)."""
     made = await asyncio.to_thread(_mock(request).webhooks.deliver_due)
     return json_response(200, [a.to_json() for a in made])
+
+
+async def _markers(request: Request) -> Response:
+    """POST ``{"prefix": P}`` watches markers ``P-<word>`` in accepted submits;
+    GET ``?prefix=P`` answers marker -> the jobs (request id, key fingerprint)."""
+    watch = _mock(request).markers
+    if request.method == "POST":
+        prefix = (await _body(request)).get("prefix")
+        watch.watch(prefix)  # type: ignore[arg-type]  # checked there: ValueError -> 422
+        return json_response(200, {"prefix": prefix, "markers": watch.seen(str(prefix))})
+    prefix = request.query_params.get("prefix", "")
+    seen = watch.seen(prefix)
+    if seen is None:
+        raise HttpError(404, {"detail": f"prefix {prefix!r} is not watched: POST it first"})
+    return json_response(200, {"prefix": prefix, "markers": seen})

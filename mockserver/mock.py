@@ -26,6 +26,7 @@ from mockserver.catalog_cache import cached_catalog
 from mockserver.clock import Clock, ManualClock, RealClock, iso_timestamp
 from mockserver.endpoints import EndpointId, request_path
 from mockserver.faults import Fault, FaultPlan
+from mockserver.markers import MarkerWatch
 from mockserver.media import MediaFile, MediaSpec, RecordedFile, media_size, render
 from mockserver.outcomes import Outcome
 from mockserver.outputs import media_objects
@@ -200,6 +201,7 @@ class FalMock:
         self._default_outcomes: dict[str, Outcome] = {}
         self._next_outcomes: dict[str, deque[Outcome]] = {}
         self.faults = FaultPlan()
+        self.markers = MarkerWatch()
         self.uploads = UploadStore(self.clock, ttl=self.config.retention.seconds)
         self.tokens = TokenIssuer(self.clock)
         self._log: deque[RecordedRequest] = deque(maxlen=self.config.request_log_size)
@@ -311,6 +313,7 @@ class FalMock:
                     {"detail": "Too many requests in the queue; try again later"},
                     {"Retry-After": "1"},
                 ) from None
+        self.markers.observe(payload, job.id, tenant)
         return job, position
 
     def urls(self, job: Job, base_url: str) -> dict[str, str]:
@@ -441,6 +444,7 @@ class FalMock:
             self._default_outcomes.clear()
             self._next_outcomes.clear()
             self.faults.clear()
+            self.markers.clear()
             self._log.clear()
             self._final_status.clear()
             self._awaiting_webhooks = 0
@@ -523,6 +527,7 @@ class FalMock:
         return {
             "request_id": job.id,
             "endpoint_id": job.endpoint_id,
+            "key_fingerprint": job.tenant,
             "status": job.state.value,
             "cancelled": job.cancelled,
             "failed": job.failed,

@@ -198,3 +198,20 @@ def test_a_submit_refused_by_a_fault_is_logged_with_its_body(client: TestClient)
     assert refused.status_code == 503
     entries = client.get("/_mock/requests", params={"marker": "mk-refused"}).json()
     assert [(e["status_code"], e["body"]) for e in entries] == [(503, {"prompt": "mk-refused"})]
+
+
+def test_markers_count_accepted_submits_of_a_watched_prefix(client: TestClient) -> None:
+    assert client.get("/_mock/markers", params={"prefix": "run-x"}).status_code == 404
+    assert client.post("/_mock/markers", json={"prefix": "a b"}).status_code == 422
+    assert client.post("/_mock/markers", json={"prefix": "run-x"}).json()["markers"] == {}
+    auth = {"Authorization": "Key k"}
+    for prompt in ("run-x-1", "run-x-1", "run-x-2", "other"):
+        client.post("/fal-ai/flux-1/schnell", json={"prompt": prompt}, headers=auth)
+    client.post(
+        "/fal-ai/flux-1/schnell", json={"num_images": 99, "prompt": "run-x-3"}, headers=auth
+    )
+    seen = client.get("/_mock/markers", params={"prefix": "run-x"}).json()["markers"]
+    assert {m: len(jobs) for m, jobs in seen.items()} == {"run-x-1": 2, "run-x-2": 1}
+    assert seen["run-x-2"][0]["key_fingerprint"] == fingerprint("k")
+    client.post("/_mock/reset")
+    assert client.get("/_mock/markers", params={"prefix": "run-x"}).status_code == 404

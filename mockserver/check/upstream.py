@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,11 +194,23 @@ class UpstreamControl:
 
     async def about(self, marker: str) -> list[UpstreamRequest]:
         """Every upstream request about the customer request holding `marker`."""
-        answer = await self.call("GET", f"/requests?marker={marker}")
+        answer = await self.call("GET", "/requests?" + str(httpx.QueryParams(marker=marker)))
         data = answer.json()
         if answer.status_code != 200 or not isinstance(data, list):
             return []
         return [UpstreamRequest.from_json(entry) for entry in data if isinstance(entry, dict)]
+
+    async def watch(self, prefix: str) -> bool:
+        """Ask the mock to count accepted submits per marker ``<prefix>-<n>``."""
+        answer = await self.call("POST", "/markers", {"prefix": prefix})
+        return answer.status_code == 200
+
+    async def marked(self, prefix: str) -> dict[str, list[dict[str, str]]]:
+        """Marker -> the upstream jobs (request id, key fingerprint) counted for it."""
+        answer = await self.call("GET", "/markers?" + str(httpx.QueryParams(prefix=prefix)))
+        data = answer.json_object() or {}
+        markers = data.get("markers")
+        return markers if answer.status_code == 200 and isinstance(markers, dict) else {}
 
     async def job(self, request_id: str) -> dict[str, Any] | None:
         """The upstream job's summary (state, cancelled, outcome, headers)."""
@@ -225,3 +237,69 @@ class UpstreamControl:
             return False
         answer = await self.call("POST", "/clock/advance", {"seconds": seconds})
         return answer.status_code == 200
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """Many customer submits against the upstream jobs they caused, by marker.
+
+    For runs too long for the request log (a load run): the mock counts every
+    accepted (billed) submit per marker of a watched prefix (`mockserver.markers`).
+    """
+
+    accepted: int  # customer submits the intermediary accepted
+    billed: int  # upstream jobs holding one of the run's markers
+    duplicated: dict[str, int]  # marker -> upstream jobs, where more than one
+    missing: tuple[str, ...]  # accepted for a customer, never reached the upstream
+    unclaimed: tuple[str, ...]  # upstream jobs no accepted customer submit explains
+    customer_keyed: int  # upstream jobs owned by a customer's key
+
+    @property
+    def ok(self) -> bool:
+        """One upstream job per accepted customer submit, all on the intermediary's key."""
+        return not (self.duplicated or self.missing or self.unclaimed or self.customer_keyed)
+
+    def describe(self) -> str:
+        """One line for a report."""
+        parts = [f"{self.accepted} customer submits accepted, {self.billed} upstream jobs"]
+        if self.duplicated:
+            extra = sum(self.duplicated.values()) - len(self.duplicated)
+            parts.append(f"{len(self.duplicated)} submitted more than once ({extra} extra billed)")
+        if self.missing:
+            parts.append(f"{len(self.missing)} never reached the upstream")
+        if self.unclaimed:
+            parts.append(f"{len(self.unclaimed)} upstream jobs no customer submit explains")
+        if self.customer_keyed:
+            parts.append(f"{self.customer_keyed} upstream jobs on a customer's key")
+        return "; ".join(parts)
+
+
+def run_marker() -> str:
+    """A prefix for one run's markers: `f"{prefix}-{n}"` for its n-th request."""
+    return "run-" + uuid.uuid4().hex[:12]
+
+
+def reconcile(
+    accepted: Iterable[str],
+    marked: Mapping[str, Sequence[Mapping[str, Any]]],
+    customer_keys: Iterable[str] = (),
+) -> Reconciliation:
+    """Compare the markers of accepted customer submits with the upstream's jobs.
+
+    `marked` is what the mock counted for the run's prefix (`UpstreamControl.marked`);
+    `customer_keys` are the customers' keys, compared by fingerprint only.
+    """
+    wanted = list(accepted)
+    expected = set(wanted)
+    customers = {fingerprint(key) for key in customer_keys}
+    keyed = sum(
+        1 for jobs in marked.values() for job in jobs if job.get("key_fingerprint") in customers
+    )
+    return Reconciliation(
+        accepted=len(wanted),
+        billed=sum(len(jobs) for jobs in marked.values()),
+        duplicated={m: len(jobs) for m, jobs in marked.items() if len(jobs) > 1},
+        missing=tuple(m for m in wanted if not marked.get(m)),
+        unclaimed=tuple(m for m in marked if m not in expected),
+        customer_keyed=keyed,
+    )
