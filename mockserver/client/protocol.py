@@ -43,12 +43,37 @@ class ClientSettings:
     max_backoff: float = 10.0
     retry_submit: bool = False
     rewrite_urls: bool = True
+    #: Where models run and stream (fal: https://fal.run); default derived from base_url.
+    run_url: str = ""
+    #: fal's REST API (storage, tokens; fal: https://rest.fal.ai); default derived too.
+    rest_url: str = ""
+    #: Uploads larger than this go in parts of `part_size` bytes (fal's JS client: 90 MiB).
+    multipart_threshold: int = 90 * 1024 * 1024
+    part_size: int = 10 * 1024 * 1024
 
     def __post_init__(self) -> None:
         if self.auth_scheme not in ("Key", "Bearer"):
             raise ValueError("auth_scheme must be 'Key' or 'Bearer'")
         if urlsplit(self.base_url).scheme not in ("http", "https"):
             raise ValueError(f"base_url must be an http(s) URL, got {self.base_url!r}")
+
+    @property
+    def run_base(self) -> str:
+        """`run_url`, or fal.run for fal's queue, or this mock's ``/_run`` on any other base."""
+        if self.run_url:
+            return self.run_url.rstrip("/")
+        if urlsplit(self.base_url).hostname == "queue.fal.run":
+            return "https://fal.run"
+        return self.base_url.rstrip("/") + "/_run"
+
+    @property
+    def rest_base(self) -> str:
+        """`rest_url`, or rest.fal.ai for fal's queue, or the base URL itself."""
+        if self.rest_url:
+            return self.rest_url.rstrip("/")
+        if urlsplit(self.base_url).hostname == "queue.fal.run":
+            return "https://rest.fal.ai"
+        return self.base_url.rstrip("/")
 
     def auth_headers(self) -> dict[str, str]:
         """The Authorization header (none without a key)."""
@@ -83,6 +108,56 @@ def handle_for(base_url: str, endpoint_id: str, request_id: str) -> QueueHandle:
         status_url=build_url(base_url, endpoint_id, request_id, "status"),
         cancel_url=build_url(base_url, endpoint_id, request_id, "cancel"),
     )
+
+
+def stream_url(settings: ClientSettings, endpoint_id: str) -> str:
+    """Where a streamed run goes: ``{run}/{endpoint_id}/stream``."""
+    return f"{settings.run_base}/{endpoint(endpoint_id)}/stream"
+
+
+def initiate_url(settings: ClientSettings, *, multipart: bool) -> str:
+    """Where a signed-URL upload begins (fal's CDN storage type)."""
+    kind = "initiate-multipart" if multipart else "initiate"
+    return f"{settings.rest_base}/storage/upload/{kind}?storage_type=fal-cdn-v3"
+
+
+def parse_initiate(response: httpx.Response) -> tuple[str, str]:
+    """(upload_url, file_url) of an initiate answer."""
+    raise_for_error(response)
+    data = json_body(response)
+    if not isinstance(data, dict):
+        raise FalProtocolError(f"{describe(response)}: expected a JSON object")
+    return _field(data, "upload_url", str, response), _field(data, "file_url", str, response)
+
+
+def part_url(upload_url: str, suffix: str) -> str:
+    """``{upload_url}/{suffix}`` keeping the upload URL's query, as fal's JS client builds it."""
+    parts = urlsplit(upload_url)
+    query = f"?{parts.query}" if parts.query else ""
+    return f"{parts.scheme}://{parts.netloc}{parts.path}/{suffix}{query}"
+
+
+def parse_part(response: httpx.Response, number: int) -> dict[str, Any]:
+    """The ``{partNumber, etag}`` of an uploaded part (from the body, else the ETag header)."""
+    raise_for_error(response)
+    etag = response.headers.get("etag")
+    if "json" in response.headers.get("content-type", ""):
+        data = json_body(response)
+        if isinstance(data, dict) and isinstance(data.get("etag"), str):
+            etag = data["etag"]
+    if not etag:
+        raise FalProtocolError(f"{describe(response)}: no etag for part {number}")
+    return {"partNumber": number, "etag": etag}
+
+
+def event_data(data: str, response: httpx.Response) -> Any:
+    """One SSE event's JSON data."""
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError:
+        raise FalProtocolError(
+            f"{describe(response)}: an SSE event's data is not JSON: {data[:120]!r}"
+        ) from None
 
 
 def describe(response: httpx.Response) -> str:

@@ -200,7 +200,66 @@ class FalClient:
             saved.append(path)
         return saved
 
+    # -- beyond the queue ----------------------------------------------------------
+
+    def stream(
+        self, endpoint_id: str, arguments: dict[str, Any], *, headers: dict[str, str] | None = None
+    ) -> Generator[Any, None, None]:
+        """Run a model on its stream: each partial output, the full output last.
+
+        An error answer (a failed run, a missed start deadline) raises
+        `FalHTTPError` with the request id, not a stream error.
+        """
+        url = protocol.stream_url(self.settings, endpoint_id)
+        try:
+            with httpx_sse.connect_sse(
+                self._http,
+                "POST",
+                url,
+                json=arguments,
+                headers={**self.settings.auth_headers(), **(headers or {})},
+            ) as source:
+                if source.response.status_code >= 400:
+                    source.response.read()
+                protocol.raise_for_error(source.response)
+                for event in source.iter_sse():
+                    yield protocol.event_data(event.data, source.response)
+        except httpx_sse.SSEError as exc:
+            raise FalProtocolError(f"stream of {endpoint_id}: {exc}") from None
+        except httpx.RequestError as exc:
+            raise FalTransportError(f"stream of {endpoint_id}: {_reason(exc)}") from None
+
+    def upload(self, data: bytes, content_type: str, file_name: str = "upload.bin") -> str:
+        """Store `data` in fal's storage (signed URL; in parts when large); returns its URL."""
+        multipart = len(data) > self.settings.multipart_threshold
+        body = {"content_type": content_type, "file_name": file_name}
+        initiated = self._send(
+            "POST", protocol.initiate_url(self.settings, multipart=multipart), json=body
+        )
+        upload_url, file_url = protocol.parse_initiate(initiated)
+        if not multipart:
+            # The upload URL is the permission: the key is not sent to it.
+            put = self._raw("PUT", upload_url, content=data, headers={"Content-Type": content_type})
+            protocol.raise_for_error(put)
+            return file_url
+        size = self.settings.part_size
+        parts = []
+        for number, start in enumerate(range(0, len(data), size), start=1):
+            chunk = data[start : start + size]
+            answer = self._raw("PUT", protocol.part_url(upload_url, str(number)), content=chunk)
+            parts.append(protocol.parse_part(answer, number))
+        done = self._raw("POST", protocol.part_url(upload_url, "complete"), json={"parts": parts})
+        protocol.raise_for_error(done)
+        return file_url
+
     # -- plumbing ------------------------------------------------------------------
+
+    def _raw(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """One request without the key or retries (signed upload URLs)."""
+        try:
+            return self._http.request(method, url, **kwargs)
+        except httpx.RequestError as exc:
+            raise FalTransportError(f"{method} {_safe(url)}: {_reason(exc)}") from None
 
     def _poll(
         self, handle: QueueHandle, with_logs: bool, interval: float
