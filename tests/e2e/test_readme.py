@@ -49,6 +49,17 @@ def test_official_curl_flow(mock_servers: ServerPool, tmp_path: Path) -> None:
     assert 'data: {"status":"COMPLETED"' in output
 
 
+def test_surface_curl_flow(mock_servers: ServerPool, tmp_path: Path) -> None:
+    output = run_shell(readme_block("surface"), mock_servers.get("--instant"), tmp_path)
+    events = [json.loads(x[6:]) for x in output.splitlines() if x.startswith("data: ")]
+    assert [e.get("progress") for e in events[:3]] == [0.25, 0.5, 0.75]
+    assert events[3]["prompt"] == "a fox"
+    assert "hello, fal\n" in output
+    token = next(line for line in output.splitlines() if line.startswith('"'))
+    assert len(json.loads(token)) > 20
+    assert '"status":"IN_QUEUE"' in output
+
+
 def test_intermediary_curl_flow(mock_servers: ServerPool, tmp_path: Path) -> None:
     base = mock_servers.get("--profile", "intermediary", "--instant")
     output = run_shell(readme_block("intermediary"), base, tmp_path)
