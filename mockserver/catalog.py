@@ -236,6 +236,56 @@ class Catalog:
         return endpoint_id in self._models
 
 
+GENERIC_OUTPUT: dict[str, Any] = {
+    "type": "object",
+    "required": ["images", "timings", "seed", "has_nsfw_concepts", "prompt"],
+    "properties": {
+        "images": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "x-media-kind": "image",
+                "required": ["url", "width", "height", "content_type"],
+                "properties": {
+                    "url": {"type": "string"},
+                    "width": {"type": "integer"},
+                    "height": {"type": "integer"},
+                    "content_type": {"type": "string"},
+                },
+            },
+        },
+        "timings": {"type": "object"},
+        "seed": {"type": "integer"},
+        "has_nsfw_concepts": {"type": "array", "items": {"type": "boolean"}},
+        "prompt": {"type": "string"},
+    },
+}
+
+
+def generic_model(endpoint_id: str) -> Model:
+    """The stand-in for an endpoint the catalog lacks (``--unknown-endpoints
+    generic``): any JSON object in, a text-to-image style answer out."""
+    anything: dict[str, Any] = {"type": "object"}
+    return Model(
+        endpoint_id=endpoint_id,
+        title="generic answer (not in the catalog)",
+        output="synthesized",
+        size_from="none",
+        default_size=DEFAULT_IMAGE_SIZE,
+        queue_seconds=None,
+        run_seconds=None,
+        logs=(
+            LogLine(at=0.0, message="Generic answer: endpoint not in the catalog", level="WARN"),
+        ),
+        input_schema=anything,
+        output_schema=GENERIC_OUTPUT,
+        examples=({"input": {}, "output": {}},),
+        source=Path("<generic>"),
+        _validator=Draft202012Validator(anything),
+        category="generic",
+    )
+
+
 def contract_files(root: Path) -> list[Path]:
     """The contract files under a contracts directory (its ``models/`` or itself)."""
     if not root.is_dir():

@@ -114,6 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="time each job runs (default: per model)",
     )
+    serve.add_argument(
+        "--unknown-endpoints",
+        choices=["404", "generic"],
+        default="404",
+        help="endpoints not in the catalog: 404 like fal (default), or a generic image answer",
+    )
     serve.add_argument("--instant", action="store_true", help="zero queue and run time")
     serve.add_argument(
         "--clock",
@@ -251,6 +257,7 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
             backoff=args.webhook_backoff,
             allow=tuple(args.webhook_allow) if args.webhook_allow else DEFAULT_ALLOW,
         ),
+        unknown_endpoints=args.unknown_endpoints,
     )
 
 

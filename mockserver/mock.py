@@ -18,10 +18,10 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from mockserver.catalog import Catalog, Model, random_seed
+from mockserver.catalog import Catalog, Model, generic_model, random_seed
 from mockserver.catalog_cache import cached_catalog
 from mockserver.clock import Clock, ManualClock, RealClock, iso_timestamp
 from mockserver.endpoints import EndpointId, request_path
@@ -130,6 +130,8 @@ class MockConfig:
     run_hosts: frozenset[str] = frozenset({"fal.run"})
     seed: int | None = None
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
+    # "404" like fal; "generic": endpoints the catalog lacks get a generic image answer.
+    unknown_endpoints: Literal["404", "generic"] = "404"
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,6 +200,7 @@ class FalMock:
         self._lock = threading.RLock()
         self._extras: dict[str, _JobExtras] = {}
         self._media: dict[str, MediaFile] = {}
+        self._generic: dict[str, Model] = {}  # unknown endpoints answered generically
         self._default_outcomes: dict[str, Outcome] = {}
         self._next_outcomes: dict[str, deque[Outcome]] = {}
         self.faults = FaultPlan()
@@ -253,10 +256,20 @@ class FalMock:
 
     def model_for(self, endpoint_id: str) -> Model:
         """The model of an endpoint id, or a 404 naming it."""
-        model = self.catalog.get(endpoint_id)
+        model = self.catalog.get(endpoint_id) or self._generic.get(endpoint_id)
         if model is None:
-            raise HttpError(404, {"detail": f"Application {endpoint_id!r} not found"})
+            if self.config.unknown_endpoints != "generic":
+                raise HttpError(404, {"detail": f"Application {endpoint_id!r} not found"})
+            model = generic_model(endpoint_id)
+            with self._lock:
+                self._generic[endpoint_id] = model
         return model
+
+    @property
+    def generic_endpoints(self) -> list[str]:
+        """Endpoints the catalog lacks that were answered generically (since the
+        last reset): a test may want to hear about them."""
+        return sorted(self._generic)
 
     def submit(
         self,
@@ -447,6 +460,7 @@ class FalMock:
             self.markers.clear()
             self._log.clear()
             self._final_status.clear()
+            self._generic.clear()
             self._awaiting_webhooks = 0
             self.webhooks.reset()
 
@@ -559,7 +573,7 @@ class FalMock:
 
     def _generate(self, job: Job) -> int:
         """The generated result of a successful job; returns its size."""
-        model = self.catalog.get(job.endpoint_id)
+        model = self.catalog.get(job.endpoint_id) or self._generic.get(job.endpoint_id)
         extras = self._extras.get(job.id)
         if model is None or extras is None or not isinstance(job.payload, dict):
             job.result = b"{}"

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 _MARKER_HELP = (
     "fal_mock(profile=, contracts=, queue_seconds=, run_seconds=, outcomes=,"
-    " intermediary_urls=, key=): configure the fal mock for this test"
+    " intermediary_urls=, key=, unknown_endpoints=): configure the fal mock for this test"
 )
 
 
@@ -51,6 +51,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     parser.addini("fal_mock_queue_seconds", "time each job queues (default: instant)", default="")
     parser.addini("fal_mock_run_seconds", "time each job runs (default: instant)", default="")
+    parser.addini(
+        "fal_mock_unknown_endpoints",
+        "404 (like fal) or generic (any endpoint answers; assert_nothing_unexpected reports it)",
+        default="404",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -65,6 +70,7 @@ def _options(request: pytest.FixtureRequest) -> MockOptions:
     values: dict[str, Any] = {"profile": config.getini("fal_mock_profile")}
     values["contracts"] = tuple(Path(p) for p in config.getini("fal_mock_contracts"))
     values["intermediary_urls"] = tuple(config.getini("fal_mock_intermediary_urls"))
+    values["unknown_endpoints"] = config.getini("fal_mock_unknown_endpoints")
     for name in ("queue_seconds", "run_seconds"):
         if config.getini(f"fal_mock_{name}"):
             values[name] = float(config.getini(f"fal_mock_{name}"))

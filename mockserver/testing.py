@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
@@ -59,6 +59,7 @@ class MockOptions:
     outcomes: Mapping[str, Any] = field(default_factory=dict)
     intermediary_urls: tuple[str, ...] = ()
     key: str = field(default=DEFAULT_KEY, repr=False)
+    unknown_endpoints: Literal["404", "generic"] = "404"
 
     def build(self) -> FalMock:
         """A fresh mock on a manual clock."""
@@ -71,6 +72,7 @@ class MockOptions:
             run_seconds=self.run_seconds,
             runners=self.runners,
             public_url=self.intermediary_urls[0] if self.intermediary_urls else None,
+            unknown_endpoints=self.unknown_endpoints,
         )
         mock = FalMock(config, clock=ManualClock())
         for endpoint, outcome in self.outcomes.items():
@@ -93,6 +95,7 @@ class MockOptions:
             self.runners,
             self.intermediary_urls,
             self.key,
+            self.unknown_endpoints,
         )
 
 
@@ -230,11 +233,19 @@ class Controls:
 
     def assert_nothing_unexpected(self) -> None:
         """Fail if any request was refused as unauthorised, unknown or invalid
-        (401/403/404/405/413/415/422): mistakes, not scripted outcomes."""
+        (401/403/404/405/413/415/422): mistakes, not scripted outcomes; or if an
+        endpoint the catalog lacks was answered generically (``unknown_endpoints``)."""
         bad = [r for r in self.mock.requests if r.status_code in UNEXPECTED_STATUSES]
         if bad:
             raise AssertionError(
                 f"{len(bad)} request(s) to the fal mock were refused:\n" + _describe_calls(bad)
+            )
+        generic = self.mock.generic_endpoints
+        if generic:
+            raise AssertionError(
+                "endpoint(s) not in the catalog were answered with a generic output: "
+                + ", ".join(generic)
+                + " (import their fal OpenAPI documents: mockserver contracts import)"
             )
 
     def reset(self) -> None:
