@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 ARGS   ?=
 
-.PHONY: serve test test-fast test-deep lint format bench catalog clean
+.PHONY: serve test test-fast test-deep lint format bench catalog dist clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fal-queue-harness needs Python 3.11 or newer (set PYTHON=...)")'
@@ -46,6 +46,12 @@ catalog: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run --out benchmarks/RESULTS.md
+
+# The wheel and the sdist in dist/ (install the wheel into another project:
+# `pip install dist/fal_queue_harness-*.whl`).
+dist: $(STAMP)
+	rm -rf dist
+	$(BIN)/python -m build --no-isolation --outdir dist .
 
 clean:
 	rm -rf $(VENV) dist build .pytest_cache .mypy_cache .ruff_cache

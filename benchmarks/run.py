@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bare
+from benchmarks import bare, plugin
 from mockserver import FalMock, ManualClock, MockConfig, create_app
 from tests.e2e.server import free_port
 
@@ -290,17 +290,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/RESULTS.md"))
     parser.add_argument("--seconds", type=float, default=4.0, help="per measurement")
     parser.add_argument("--jobs", type=int, default=100_000)
+    parser.add_argument(
+        "--only",
+        choices=["server", "plugin"],
+        help="run one part and keep the other part's results in --out",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="plugin: interleaved runs of each")
     args = parser.parse_args(argv)
-    print("in process...", flush=True)
-    inproc = in_process(args.seconds)
-    print("over HTTP...", flush=True)
-    http = over_http(args.seconds)
-    print("memory...", flush=True)
-    mem = memory(args.jobs)
-    text = report(inproc, http, mem)
+    previous = args.out.read_text() if args.out.exists() else ""
+    server_text, _, plugin_text = previous.partition(_PLUGIN_HEADING)
+    plugin_text = _PLUGIN_HEADING + plugin_text if plugin_text else ""
+    if args.only != "plugin":
+        print("in process...", flush=True)
+        inproc = in_process(args.seconds)
+        print("over HTTP...", flush=True)
+        http = over_http(args.seconds)
+        print("memory...", flush=True)
+        mem = memory(args.jobs)
+        server_text = report(inproc, http, mem)
+    if args.only != "server":
+        print("the pytest plugin (fresh pytest processes)...", flush=True)
+        plugin_text = plugin.report(plugin.measure(args.rounds))
+    text = server_text.rstrip("\n") + "\n\n" + plugin_text
     args.out.write_text(text)
     print(text)
     return 0
+
+
+_PLUGIN_HEADING = plugin.PLUGIN_HEADING
 
 
 if __name__ == "__main__":

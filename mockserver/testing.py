@@ -489,7 +489,7 @@ class FalServer(Controls):
         try:
             import trustme
         except ImportError:  # pragma: no cover - depends on the user's install
-            raise RuntimeError("TLS needs trustme: pip install 'fal-queue-harness[tls]'") from None
+            raise RuntimeError("TLS needs trustme (the 'tls' extra: pip install trustme)") from None
         authority = trustme.CA()
         certificate = authority.issue_cert("127.0.0.1", "localhost")
         directory = Path(self._directory.name)

@@ -9,7 +9,7 @@ from tests.e2e.test_readme import readme_block
 
 def test_readme_plugin_example(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_from_readme=readme_block("plugin"))
-    pytester.runpytest().assert_outcomes(passed=6)
+    pytester.runpytest().assert_outcomes(passed=7)
 
 
 def test_readme_webhook_example(pytester: pytest.Pytester) -> None:
