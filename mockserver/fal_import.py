@@ -190,15 +190,17 @@ def _contract(doc: dict[str, Any], meta: dict[str, Any], where: _Where, day: str
         source.update({k: str(v) for k, v in declared.items() if k in known})
     elif isinstance(fal_meta.get("documentationUrl"), str):
         source["url"] = fal_meta["documentationUrl"]
+    media = list(media_fields(output_schema))
     contract: dict[str, Any] = {
         "endpoint_id": endpoint_id,
         "title": _title(meta, info, endpoint_id),
         "output": "synthesized",
+        "size_from": _size_from(input_schema, media),
         "category": category,
         "source": source,
         "timing": {"queue_seconds": queue_s, "run_seconds": run_s},
         "logs": LOGS,
-        "media_fields": list(media_fields(output_schema)),
+        "media_fields": media,
         "input_schema": input_schema,
         "output_schema": output_schema,
         "examples": [{"input": example_input, "output": example_output}],
@@ -207,6 +209,18 @@ def _contract(doc: dict[str, Any], meta: dict[str, Any], where: _Where, day: str
     if isinstance(description, str) and description.strip():
         contract["description"] = description.strip()
     return contract
+
+
+def _size_from(input_schema: dict[str, Any], media: list[dict[str, str]]) -> str:
+    """Which input sets the pixel size of an image model's pictures (what live
+    checks compare with the answer)."""
+    if not any(m["kind"] == "image" for m in media):
+        return "none"
+    properties = input_schema.get("properties") or {}
+    for name in ("image_size", "aspect_ratio"):
+        if name in properties:
+            return name
+    return "none"
 
 
 def _title(meta: dict[str, Any], info: dict[str, Any], endpoint_id: str) -> str:

@@ -143,8 +143,11 @@ def media_kind(schema: dict[str, Any], name: str = "") -> MediaKind | None:
 
 
 def _content_type_kind(schema: dict[str, Any]) -> MediaKind | None:
+    # Only what the schema fixes (not its `examples`: fal's generic `File`
+    # shows "image/png" as an example whatever the file holds).
     prop = flatten((schema.get("properties") or {}).get("content_type"))
-    for value in _declared_values(prop):
+    fixed = [prop[k] for k in ("const", "default") if k in prop] + list(prop.get("enum", []))
+    for value in fixed:
         if isinstance(value, str):
             major = value.split("/", 1)[0]
             if major in ("image", "video", "audio", "model"):

@@ -22,6 +22,7 @@ from mockserver.catalog import Catalog, Model, contract_files, load_contract
 from mockserver.catalog_build import build, sources_dir
 from mockserver.clock import ManualClock
 from mockserver.contracts import builtin_contracts_dir
+from mockserver.fal_import import media_fields
 from mockserver.media import MediaSpec
 from mockserver.mock import FalMock, MockConfig
 from mockserver.transport import SyncAppTransport
@@ -68,6 +69,27 @@ def test_at_least_thirty_popular_endpoints_across_modalities_ship() -> None:
         "llm",
         "image-to-3d",
     } <= categories
+
+
+KINDS = {
+    "text-to-image": "image",
+    "image-to-image": "image",
+    "text-to-video": "video",
+    "image-to-video": "video",
+    "video-to-video": "video",
+    "text-to-speech": "audio",
+    "text-to-audio": "audio",
+    "image-to-3d": "model",
+}
+
+
+@pytest.mark.parametrize("model", SYNTHESIZED, ids=lambda m: m.endpoint_id)
+def test_each_model_answers_files_of_its_modality(model: Model) -> None:
+    kinds = {field["kind"] for field in media_fields(model.output_schema)}
+    if model.category in KINDS:
+        assert KINDS[model.category] in kinds
+    else:  # language and speech-to-text models answer text
+        assert kinds == set()
 
 
 def test_every_shipped_contract_passes_the_strict_checks() -> None:
