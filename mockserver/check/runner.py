@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 from PIL import Image, UnidentifiedImageError
 
 from mockserver.catalog import Model, preset_size
+from mockserver.check import surface
 from mockserver.check.http import Exchange, exchange
 from mockserver.check.pacing import Deadline, Pacer, RealPacer, within
 from mockserver.check.receiver import Delivery, WebhookReceiver
@@ -797,6 +798,12 @@ class _Unit:
             self.result("unknown-id-404", Outcome.FAIL, reason, *wrong)
         else:
             self.result("unknown-id-404", Outcome.PASS, "status, result and cancel: 404", *answers)
+
+    async def step_output_stream(self, step: Step) -> None:
+        await surface.output_stream(self)
+
+    async def step_upload(self, step: Step) -> None:
+        await surface.upload(self)
 
     async def step_webhook(self, step: Step) -> None:
         job = self.need_completed()

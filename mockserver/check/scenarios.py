@@ -26,6 +26,8 @@ STEP_KINDS = (
     "compare",
     "cross_key",
     "webhook",
+    "output_stream",
+    "upload",
 )
 
 
@@ -43,7 +45,7 @@ class Step:
     @property
     def billable(self) -> bool:
         """True for a submit the server should accept (and may charge for)."""
-        return (
+        return self.kind == "output_stream" or (
             self.kind == "submit"
             and self.options.get("auth", "ok") == "ok"
             and not self.options.get("invalid_fields")

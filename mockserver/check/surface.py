@@ -1,0 +1,161 @@
+"""Live checks of fal's surface beyond the queue: output streams and storage uploads.
+
+Optional in the sense fal's clients use them: a target that does not offer a
+surface (404/405 where fal would answer) gets a note, "not offered", never a
+failure. Where it is offered, it must behave as fal does. The run and REST
+hosts are derived from the base URL as the reference client does: fal's own
+hosts for ``https://queue.fal.run``, else ``{base}/_run`` and ``{base}``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from jsonschema import Draft202012Validator
+
+from mockserver.check.http import Exchange, exchange
+from mockserver.check.pacing import Deadline, within
+from mockserver.check.results import Outcome
+from mockserver.client.protocol import ClientSettings
+
+if TYPE_CHECKING:
+    from mockserver.check.runner import _Unit
+
+_NOT_OFFERED = frozenset({404, 405, 501})
+
+
+def _hosts(unit: _Unit) -> ClientSettings:
+    return ClientSettings(base_url=unit.target.base_url)
+
+
+async def output_stream(unit: _Unit) -> None:
+    """``POST {run}/{endpoint}/stream``: an event stream whose last event is the output."""
+    url = f"{_hosts(unit).run_base}/{unit.model.endpoint_id}/stream"
+    record = Exchange("POST", url)
+    events: list[Any] = []
+
+    async def read() -> None:
+        async with unit.checker.client.stream(
+            "POST", url, json=unit.input, headers=unit.target.auth()
+        ) as response:
+            record.status_code = response.status_code
+            record.headers = response.headers
+            if response.status_code != 200 or not _is_event_stream(response.headers):
+                record.body = await response.aread()
+                return
+            buffer = ""
+            async for text in response.aiter_text():
+                buffer += text.replace("\r\n", "\n")
+                while "\n\n" in buffer:
+                    raw, buffer = buffer.split("\n\n", 1)
+                    data = "\n".join(
+                        line[5:].lstrip() for line in raw.split("\n") if line.startswith("data:")
+                    )
+                    if data:
+                        events.append(_json_or_text(data))
+
+    unit.checker.report.submits += 1
+    try:
+        await within(unit.pacer, unit.settings.job_timeout, read())
+    except Deadline as exc:
+        record.error = f"timed out: {exc}"
+    except Exception as exc:  # transport errors are findings, not crashes
+        record.error = f"{type(exc).__name__}: {exc}"
+    if record.status_code in _NOT_OFFERED:
+        unit.result("stream-offered", Outcome.NOTE, f"not offered ({record.describe()})", record)
+        return
+    if record.status_code != 200 or not _is_event_stream(record.headers):
+        reason = f"expected 200 text/event-stream, got {record.describe()}"
+        unit.result("stream-answer", Outcome.FAIL, reason, record)
+        return
+    record.body = "\n".join(json.dumps(e) for e in events).encode()
+    unit.result("stream-answer", Outcome.PASS, f"text/event-stream, {len(events)} event(s)", record)
+    last = events[-1] if events else None
+    if not isinstance(last, dict) or not all(isinstance(e, dict) for e in events):
+        reason = "the events are not all JSON objects" if events else "no events before the close"
+        unit.result("stream-output", Outcome.FAIL, reason, record)
+        return
+    errors = list(Draft202012Validator(unit.model.output_schema).iter_errors(last))
+    if errors:
+        reason = f"the last event is not the model's output: {errors[0].message}"
+        unit.result("stream-output", Outcome.FAIL, reason, record)
+    else:
+        reason = f"the last of {len(events)} event(s) is the full output"
+        unit.result("stream-output", Outcome.PASS, reason, record)
+    if record.header("x-fal-request-id") is None:
+        unit.result("stream-request-id", Outcome.NOTE, "no X-Fal-Request-Id header", record)
+    else:
+        unit.result("stream-request-id", Outcome.PASS, "X-Fal-Request-Id present", record)
+
+
+async def upload(unit: _Unit) -> None:
+    """Initiate a signed-URL upload, PUT bytes, read them back from the file URL."""
+    checker = unit.checker
+    url = f"{_hosts(unit).rest_base}/storage/upload/initiate?storage_type=fal-cdn-v3"
+    payload = f"fal-queue-harness check {uuid.uuid4().hex}\n".encode()
+    body = {"content_type": "text/plain", "file_name": "check.txt"}
+    initiated = await unit.call("POST", url, body=body)
+    if initiated.status_code in _NOT_OFFERED:
+        unit.result(
+            "upload-offered", Outcome.NOTE, f"not offered ({initiated.describe()})", initiated
+        )
+        return
+    urls = initiated.json_object()
+    if (
+        initiated.status_code != 200
+        or urls is None
+        or not all(isinstance(urls.get(k), str) for k in ("upload_url", "file_url"))
+    ):
+        reason = f"expected 200 with upload_url and file_url, got {initiated.describe()}"
+        unit.result("upload-initiate", Outcome.FAIL, reason, initiated)
+        return
+    unit.result("upload-initiate", Outcome.PASS, "upload_url and file_url", initiated)
+    timeout = unit.settings.request_timeout
+
+    async def put() -> Exchange:
+        record = Exchange("PUT", urls["upload_url"])
+        try:
+            # The upload URL is the permission: no key goes with the bytes.
+            answer = await checker.client.put(
+                urls["upload_url"], content=payload, headers={"Content-Type": "text/plain"}
+            )
+        except Exception as exc:
+            record.error = f"{type(exc).__name__}: {exc}"
+            return record
+        record.status_code, record.headers, record.body = (
+            answer.status_code,
+            answer.headers,
+            answer.content,
+        )
+        return record
+
+    try:
+        stored = await within(unit.pacer, timeout, put())
+    except Deadline as exc:
+        stored = Exchange("PUT", urls["upload_url"], error=f"timed out: {exc}")
+    if stored.status_code is None or not 200 <= stored.status_code < 300:
+        unit.result(
+            "upload-roundtrip", Outcome.FAIL, f"the PUT failed: {stored.describe()}", stored
+        )
+        return
+    fetched = await exchange(checker.client, unit.pacer, timeout, "GET", urls["file_url"])
+    if fetched.status_code == 200 and fetched.body == payload:
+        unit.result(
+            "upload-roundtrip", Outcome.PASS, "the file URL serves the exact bytes", fetched
+        )
+    else:
+        reason = f"the file URL does not serve the uploaded bytes ({fetched.describe()})"
+        unit.result("upload-roundtrip", Outcome.FAIL, reason, fetched)
+
+
+def _is_event_stream(headers: Any) -> bool:
+    return bool(headers) and str(headers.get("content-type", "")).startswith("text/event-stream")
+
+
+def _json_or_text(data: str) -> Any:
+    try:
+        return json.loads(data)
+    except json.JSONDecodeError:
+        return data
