@@ -267,17 +267,19 @@ class TwoSidedChecker:
         await self.control.clear_faults()
         accepted = int(_accepted(first_answer))
         if not accepted:
-            passed = first_answer is not None and first_answer.status_code in (429, 503)
-            self._add(
-                "upstream-error-passed",
-                Outcome.PASS if passed else Outcome.FAIL,
-                "the upstream kept answering 429; the customer got "
-                + (first_answer.describe() if first_answer else "no answer"),
-                self._ev(first_answer),
-            )
             await self._submit(again)  # the customer retries, as fal's clients do
             accepted = int(_accepted(again.submit))
         upstream = await self._upstream(again)
+        if first_answer is not None and not _accepted(first_answer):
+            passed = first_answer.status_code in (429, 503)
+            refused = [e.evidence() for e in upstream if e.status_code == 429]
+            self._add(
+                "upstream-error-passed",
+                Outcome.PASS if passed else Outcome.FAIL,
+                f"the upstream answered 429 {len(refused)} time(s); the customer got "
+                + first_answer.describe(),
+                (*self._ev(first_answer), *refused[:3]),
+            )
         self._count_submits(again, upstream, customer_accepted=accepted)
 
     async def _isolation(self) -> None:
@@ -298,6 +300,9 @@ class TwoSidedChecker:
         problems: list[str] = []
         evidence: list[Evidence] = []
         for run, other in ((first, second), (second, first)):
+            status_id = (run.final_status or {}).get("request_id")
+            if status_id != run.request_id:
+                problems.append(f"the status of {run.request_id} names request {status_id}")
             answer = run.exchanges[-1]
             text = answer.body.decode("utf-8", "replace")
             evidence += self._ev(answer)
@@ -506,7 +511,7 @@ class TwoSidedChecker:
     ) -> None:
         url = f"{self.customer.base_url}/{self.model.endpoint_id}"
         if webhook:
-            url += "?" + httpx.QueryParams({"fal_webhook": webhook}).__str__()
+            url += "?" + str(httpx.QueryParams({"fal_webhook": webhook}))
         answer = await self._call("POST", url, key=key, body=run.sent, headers=headers)
         run.exchanges.append(answer)
         run.submit = answer

@@ -109,7 +109,10 @@ class Intermediary:
 
     async def _submit(self, request: Request, customer: str, path: str) -> Response:
         body = await request.body()
-        data: Any = json.loads(body) if body else None
+        try:
+            data: Any = json.loads(body) if body else None
+        except ValueError:
+            return _json(422, b'{"detail":"The body is not JSON"}')
         if isinstance(data, dict) and "drop_param" in self.faults:
             data.pop("seed", None)
         headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-fal-")}
