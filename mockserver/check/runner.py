@@ -805,6 +805,9 @@ class _Unit:
     async def step_upload(self, step: Step) -> None:
         await surface.upload(self)
 
+    async def step_start_deadline(self, step: Step) -> None:
+        await surface.start_deadline(self, float(step.options.get("seconds", 1.5)))
+
     async def step_webhook(self, step: Step) -> None:
         job = self.need_completed()
         receiver = self.checker.receiver

@@ -28,6 +28,7 @@ STEP_KINDS = (
     "webhook",
     "output_stream",
     "upload",
+    "start_deadline",
 )
 
 
@@ -45,7 +46,7 @@ class Step:
     @property
     def billable(self) -> bool:
         """True for a submit the server should accept (and may charge for)."""
-        return self.kind == "output_stream" or (
+        return self.kind in ("output_stream", "start_deadline") or (
             self.kind == "submit"
             and self.options.get("auth", "ok") == "ok"
             and not self.options.get("invalid_fields")

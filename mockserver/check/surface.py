@@ -1,4 +1,4 @@
-"""Live checks of fal's surface beyond the queue: output streams and storage uploads.
+"""Live checks of fal's surface beyond the queue: output streams, uploads, start deadlines.
 
 Optional in the sense fal's clients use them: a target that does not offer a
 surface (404/405 where fal would answer) gets a note, "not offered", never a
@@ -19,6 +19,7 @@ from mockserver.check.http import Exchange, exchange
 from mockserver.check.pacing import Deadline, within
 from mockserver.check.results import Outcome
 from mockserver.client.protocol import ClientSettings
+from mockserver.endpoints import request_path
 
 if TYPE_CHECKING:
     from mockserver.check.runner import _Unit
@@ -159,3 +160,63 @@ def _json_or_text(data: str) -> Any:
         return json.loads(data)
     except json.JSONDecodeError:
         return data
+
+
+async def start_deadline(unit: _Unit, seconds: float) -> None:
+    """Submit with ``X-Fal-Request-Timeout``: a time-to-start deadline, never a run limit.
+
+    A run that started is not cut off; one that did not start in time ends
+    with 504 and ``X-Fal-Request-Timeout-Type: user`` (what the official
+    clients read as "do not retry").
+    """
+    base = unit.target.base_url.rstrip("/")
+    headers = {**unit.target.auth(), "X-Fal-Request-Timeout": f"{seconds:g}"}
+    timeout = unit.settings.request_timeout
+    url = f"{base}/{unit.model.endpoint_id}"
+    submitted = await exchange(
+        unit.checker.client, unit.pacer, timeout, "POST", url, headers=headers, body=unit.input
+    )
+    unit.checker.report.submits += 1
+    answer = submitted.json_object() or {}
+    request_id = answer.get("request_id")
+    if submitted.status_code != 200 or not isinstance(request_id, str):
+        reason = f"a submit with X-Fal-Request-Timeout was refused: {submitted.describe()}"
+        unit.result("start-deadline", Outcome.FAIL, reason, submitted)
+        return
+    # URLs built from the endpoint id, as the JS client does (no rewriting needed).
+    request_url = base + request_path(unit.app_id, request_id)
+    started = unit.pacer.now()
+    ran = False
+    while True:
+        polled = await unit.call("GET", request_url + "/status")
+        state = (polled.json_object() or {}).get("status")
+        ran = ran or state == "IN_PROGRESS"
+        if state == "COMPLETED":
+            break
+        if (
+            state not in ("IN_QUEUE", "IN_PROGRESS")
+            or unit.pacer.now() - started > unit.settings.job_timeout
+        ):
+            reason = f"no COMPLETED status: {polled.describe()}"
+            unit.result("start-deadline", Outcome.FAIL, reason, polled)
+            return
+        await unit.pacer.sleep(unit.settings.poll_interval)
+    result = await unit.call("GET", request_url)
+    kind = result.header("x-fal-request-timeout-type")
+    if result.status_code == 200:
+        reason = f"started within {seconds:g} s and ran to its end" + (
+            " (a run longer than the deadline was not cut off)" if ran else ""
+        )
+        unit.result("start-deadline", Outcome.PASS, reason, result)
+    elif result.status_code == 504 and ran:
+        reason = "a run that had started was cut off: the deadline is time-to-start only"
+        unit.result("start-deadline", Outcome.FAIL, reason, result)
+    elif result.status_code == 504 and kind == "user":
+        reason = "did not start in time: 504 with X-Fal-Request-Timeout-Type: user"
+        unit.result("start-deadline", Outcome.PASS, reason, result)
+    else:
+        reason = (
+            f"expected the output, or 504 with X-Fal-Request-Timeout-Type: user;"
+            f" got {result.describe()}"
+        )
+        unit.result("start-deadline", Outcome.FAIL, reason, result)

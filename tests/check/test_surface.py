@@ -10,6 +10,7 @@ from mockserver import ManualClock
 from mockserver.catalog import Catalog
 from mockserver.faults import Fault
 from mockserver.http import json_response
+from mockserver.outcomes import Outcome
 from tests.check.helpers import make_mock, run_check
 
 SCENARIOS = ("output-stream", "storage-upload")
@@ -77,3 +78,18 @@ def test_wrong_streams_and_uploads_fail(clock: ManualClock, catalog: Catalog) ->
     outcomes = _outcomes(report)
     assert outcomes["stream-answer"] == "fail" and outcomes["upload-roundtrip"] == "fail"
     assert "text/event-stream" in report.by_check("stream-answer")[0].reason
+
+
+def test_start_deadlines_pass_on_the_mock_and_catch_a_cut_off_run(
+    clock: ManualClock, catalog: Catalog
+) -> None:
+    mock = make_mock("official", clock, catalog)
+    report = run_check(_app(mock), clock, catalog, scenarios=("start-deadline",))
+    assert _outcomes(report) == {"start-deadline": "pass"}
+    assert "not cut off" in report.by_check("start-deadline")[0].reason
+    # a server that limits the whole run: it ends a started run with a 504
+    cutting = make_mock("official", clock, catalog)
+    cutting.set_outcome("fal-ai/flux-1/dev", Outcome.infra_error("request_timeout"))
+    report = run_check(_app(cutting), clock, catalog, scenarios=("start-deadline",))
+    assert _outcomes(report) == {"start-deadline": "fail"}
+    assert "cut off" in report.by_check("start-deadline")[0].reason
