@@ -14,18 +14,20 @@ from urllib.parse import urlsplit
 import httpx
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from mockserver.catalog import Catalog, Model
 from mockserver.check import report as reports
 from mockserver.check import twosided
 from mockserver.check.pacing import RealPacer
+from mockserver.check.plan import Planned, billable, plan, refusable
 from mockserver.check.receiver import WebhookReceiver
 from mockserver.check.results import CheckResult, Outcome, Report
-from mockserver.check.runner import Checker, Planned, Settings, Target, plan
-from mockserver.check.scenarios import Scenario, load_scenarios, select
+from mockserver.check.runner import Checker, run_interruptible
+from mockserver.check.scenarios import load_scenarios, select
+from mockserver.check.target import Settings, Target
 from mockserver.check.upstream import UpstreamControl
 from mockserver.cli_auth import add_auth_options, key_from_env, scheme_of
-from mockserver.endpoints import EndpointId, request_path
 from mockserver.webhooks import FAL_JWKS_URL
 
 DEFAULT_MAX_REQUESTS = 40
@@ -177,7 +179,7 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         for m in catalog
         if not args.models or any(fnmatch.fnmatch(m.endpoint_id, p) for p in args.models)
     ]
-    planned = plan(scenarios, models, args.max_requests)
+    planned = plan(scenarios, models, args.max_requests, receiver=bool(args.webhook_listen))
     if not planned:
         errors.print("mockserver check: error: no scenario runs on the selected models")
         return 2
@@ -227,8 +229,8 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         upstream = (args.upstream_control, two_sided) if two_sided is not None else None
         result = asyncio.run(_check(target, settings, planned, console, receiver, upstream))
     except KeyboardInterrupt:
-        # Requests already queued keep running on the server (and may be billed).
-        errors.print("mockserver check: interrupted; no report written", markup=False)
+        # A second Ctrl-C while the first one's cleanup runs: stop now.
+        errors.print("mockserver check: interrupted twice; no report written", markup=False)
         return 130
     reports.print_terminal(result, console)
     for path, render in (
@@ -239,6 +241,14 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         if path is not None:
             path.write_text(render(result), encoding="utf-8")
             console.print(f"wrote {path}", highlight=False)
+    if result.interrupted:
+        errors.print(
+            f"mockserver check: interrupted; the report is partial, {result.cancelled}"
+            " request(s) still running were cancelled",
+            markup=False,
+            highlight=False,
+        )
+        return 130
     return 0 if result.ok else 1
 
 
@@ -269,7 +279,7 @@ async def _check(
             nonlocal failed
             if result.outcome is Outcome.FAIL:
                 failed += 1
-                console.print(f"[red]FAIL[/red] {result.name}: {result.reason}", highlight=False)
+                console.print(Text.assemble(("FAIL", "red"), f" {result.name}: {result.reason}"))
             progress.update(task, failed=failed)
 
         def finished(item: Planned) -> None:
@@ -288,11 +298,11 @@ async def _check(
             if receiver is not None:
                 await receiver.start()
             try:
-                report = await checker.run(planned)
+                report = await run_interruptible(checker, planned)
             finally:
                 if receiver is not None:
                     await receiver.stop()
-            if upstream is not None:
+            if upstream is not None and not report.interrupted:
                 control_url, model = upstream
                 customer = twosided.Customer(
                     target.base_url, target.key, target.auth_scheme, target.second_key
@@ -346,56 +356,17 @@ def _usage_problem(args: argparse.Namespace) -> str | None:
 def _print_plan(planned: list[Planned], args: argparse.Namespace, console: Console) -> None:
     """What a run would send, step by step; nothing is sent."""
     base = args.base_url.rstrip("/")
-    billable = 0
     for item in planned:
-        scenario, model = item.scenario, item.model
-        if not item.budgeted:
-            console.print(f"{item.label}: not run (over --max-requests {args.max_requests})")
+        if item.skip is not None:
+            console.print(f"{item.label}: not run: {item.skip.reason}", highlight=False)
             continue
-        billable += scenario.billable_submits
-        console.print(f"[bold]{item.label}[/bold]: {scenario.title}", highlight=False)
-        for line in _step_lines(scenario, model.endpoint_id, base):
+        console.print(Text.assemble((item.label, "bold"), f": {item.scenario.title}"))
+        for line in item.describe(base):
             console.print(f"  {line}", highlight=False, markup=False)
+    refused = refusable(planned)
     console.print(
-        f"{len(planned)} scenario runs, {billable} billable submits"
-        f" (limit {args.max_requests}); nothing was sent (--dry-run)"
+        f"{len(planned)} scenario runs, {billable(planned)} billable submits (limit"
+        f" {args.max_requests}; {refused} more if the server takes the {refused} it should"
+        " refuse); nothing was sent (--dry-run)",
+        highlight=False,
     )
-
-
-def _step_lines(scenario: Scenario, endpoint_id: str, base: str) -> list[str]:
-    app_id = EndpointId.parse(endpoint_id).app_id
-    lines = []
-    for step in scenario.steps:
-        options = step.options
-        if step.kind == "submit":
-            auth = options.get("auth", "ok")
-            note = "" if auth == "ok" else f" with {auth} auth"
-            note += " (invalid input)" if options.get("invalid_fields") else ""
-            note += " ?fal_webhook=<receiver>" if options.get("webhook") else ""
-            lines.append(f"POST {base}/{endpoint_id}{note}")
-        elif step.kind == "wait":
-            via = options.get("via", "poll")
-            suffix = "/status/stream" if via == "stream" else "/status"
-            lines.append(
-                f"GET  {base}{request_path(app_id, '{id}', 'result')}{suffix} until COMPLETED"
-            )
-        elif step.kind == "result":
-            early = " (before completion)" if options.get("early") else ""
-            lines.append(f"GET  {base}{request_path(app_id, '{id}', 'result')}{early}")
-        elif step.kind == "cancel":
-            lines.append(f"PUT  {base}{request_path(app_id, '{id}', 'cancel')} ({options['when']})")
-        elif step.kind == "media":
-            lines.append("GET  each media URL of the result, without auth")
-        elif step.kind == "unknown":
-            lines.append(f"GET/PUT {base}{request_path(app_id, '{random id}', 'status')} etc.")
-        elif step.kind == "cross_key":
-            lines.append("GET  status and result with the second key")
-        elif step.kind == "compare":
-            lines.append("GET  status once more, compared with the stream's last event")
-        elif step.kind == "webhook":
-            lines.append(
-                "wait for the webhook on --webhook-listen; verify it with --webhook-jwks-url"
-            )
-        elif step.kind == "fidelity":
-            lines.append("compare the result with the input (no request)")
-    return lines

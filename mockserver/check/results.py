@@ -89,8 +89,10 @@ class Report:
     base_url: str
     auth_scheme: str
     results: list[CheckResult] = field(default_factory=list)
-    submits: int = 0
+    submits: int = 0  # submits the server accepted (what it may charge for)
     seconds: float = 0.0
+    interrupted: bool = False  # stopped by the user: the report is partial
+    cancelled: int = 0  # requests cancelled because the run was interrupted
 
     def counts(self) -> Counter[Outcome]:
         """How many checks ended each way."""
@@ -113,6 +115,8 @@ class Report:
             "auth_scheme": self.auth_scheme,
             "ok": self.ok,
             "submits": self.submits,
+            "interrupted": self.interrupted,
+            "cancelled": self.cancelled,
             "seconds": round(self.seconds, 3),
             "counts": {outcome.value: counts.get(outcome, 0) for outcome in Outcome},
             "results": [result.to_json() for result in self.results],

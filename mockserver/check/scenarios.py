@@ -13,23 +13,8 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from mockserver.catalog import Model
+from mockserver.check.steps import STEP_KINDS
 from mockserver.contracts import builtin_contracts_dir, load_data_file, protocol_dir
-
-STEP_KINDS = (
-    "submit",
-    "wait",
-    "result",
-    "cancel",
-    "media",
-    "fidelity",
-    "unknown",
-    "compare",
-    "cross_key",
-    "webhook",
-    "output_stream",
-    "upload",
-    "start_deadline",
-)
 
 
 class ScenarioError(ValueError):
@@ -46,11 +31,17 @@ class Step:
     @property
     def billable(self) -> bool:
         """True for a submit the server should accept (and may charge for)."""
-        return self.kind in ("output_stream", "start_deadline") or (
-            self.kind == "submit"
-            and self.options.get("auth", "ok") == "ok"
-            and not self.options.get("invalid_fields")
-        )
+        return STEP_KINDS[self.kind].billable(self.options)
+
+    @property
+    def refused(self) -> bool:
+        """True for a submit the server should refuse (charged only if it does not)."""
+        return STEP_KINDS[self.kind].refused(self.options)
+
+    @property
+    def needs_receiver(self) -> bool:
+        """True for a step that needs a webhook receiver."""
+        return STEP_KINDS[self.kind].needs_receiver(self.options)
 
 
 @dataclass(frozen=True)
@@ -70,6 +61,16 @@ class Scenario:
     def billable_submits(self) -> int:
         """Submits per endpoint that a conforming server accepts."""
         return sum(step.billable for step in self.steps)
+
+    @property
+    def refused_submits(self) -> int:
+        """Submits per endpoint that a conforming server refuses."""
+        return sum(step.refused for step in self.steps)
+
+    @property
+    def needs_receiver(self) -> bool:
+        """A step needs a webhook receiver (--webhook-listen)."""
+        return any(step.needs_receiver for step in self.steps)
 
     def endpoints(self, catalog: Iterable[Model]) -> list[Model]:
         """The models (of a catalog, in its order) this scenario runs on."""
@@ -108,9 +109,19 @@ def scenarios_dir() -> Path:
     return builtin_contracts_dir() / "scenarios"
 
 
+def scenario_schema() -> dict[str, Any]:
+    """The JSON schema of a scenario file: the file's envelope, with each step kind
+    and its options from `STEP_KINDS` (their one definition)."""
+    schema: dict[str, Any] = load_data_file(protocol_dir() / "scenario.schema.yaml")
+    schema["properties"]["steps"]["items"]["properties"] = {
+        name: kind.options for name, kind in STEP_KINDS.items()
+    }
+    return schema
+
+
 @cache
 def _validator() -> Draft202012Validator:
-    return Draft202012Validator(load_data_file(protocol_dir() / "scenario.schema.yaml"))
+    return Draft202012Validator(scenario_schema())
 
 
 def load_scenario(path: Path) -> Scenario:

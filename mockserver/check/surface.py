@@ -15,14 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 
-from mockserver.check.http import Exchange, exchange
+from mockserver.check.exchange import Exchange
+from mockserver.check.findings import Finding
+from mockserver.check.http import exchange
 from mockserver.check.pacing import Deadline, within
 from mockserver.check.results import Outcome
 from mockserver.client.protocol import ClientSettings
 from mockserver.endpoints import request_path
 
 if TYPE_CHECKING:
-    from mockserver.check.runner import _Unit
+    from mockserver.check.unit import Unit as _Unit
 
 _NOT_OFFERED = frozenset({404, 405, 501})
 
@@ -42,7 +44,7 @@ async def output_stream(unit: _Unit) -> None:
             "POST", url, json=unit.input, headers=unit.target.auth()
         ) as response:
             record.status_code = response.status_code
-            record.headers = response.headers
+            record.headers = {k.lower(): v for k, v in response.headers.items()}
             if response.status_code != 200 or not _is_event_stream(response.headers):
                 record.body = await response.aread()
                 return
@@ -65,30 +67,38 @@ async def output_stream(unit: _Unit) -> None:
     except Exception as exc:  # transport errors are findings, not crashes
         record.error = f"{type(exc).__name__}: {exc}"
     if record.status_code in _NOT_OFFERED:
-        unit.result("stream-offered", Outcome.NOTE, f"not offered ({record.describe()})", record)
+        unit.add(
+            Finding.of("stream-offered", Outcome.NOTE, f"not offered ({record.describe()})", record)
+        )
         return
     if record.status_code != 200 or not _is_event_stream(record.headers):
         reason = f"expected 200 text/event-stream, got {record.describe()}"
-        unit.result("stream-answer", Outcome.FAIL, reason, record)
+        unit.add(Finding.of("stream-answer", Outcome.FAIL, reason, record))
         return
     record.body = "\n".join(json.dumps(e) for e in events).encode()
-    unit.result("stream-answer", Outcome.PASS, f"text/event-stream, {len(events)} event(s)", record)
+    unit.add(
+        Finding.of(
+            "stream-answer", Outcome.PASS, f"text/event-stream, {len(events)} event(s)", record
+        )
+    )
     last = events[-1] if events else None
     if not isinstance(last, dict) or not all(isinstance(e, dict) for e in events):
         reason = "the events are not all JSON objects" if events else "no events before the close"
-        unit.result("stream-output", Outcome.FAIL, reason, record)
+        unit.add(Finding.of("stream-output", Outcome.FAIL, reason, record))
         return
     errors = list(Draft202012Validator(unit.model.output_schema).iter_errors(last))
     if errors:
         reason = f"the last event is not the model's output: {errors[0].message}"
-        unit.result("stream-output", Outcome.FAIL, reason, record)
+        unit.add(Finding.of("stream-output", Outcome.FAIL, reason, record))
     else:
         reason = f"the last of {len(events)} event(s) is the full output"
-        unit.result("stream-output", Outcome.PASS, reason, record)
+        unit.add(Finding.of("stream-output", Outcome.PASS, reason, record))
     if record.header("x-fal-request-id") is None:
-        unit.result("stream-request-id", Outcome.NOTE, "no X-Fal-Request-Id header", record)
+        unit.add(
+            Finding.of("stream-request-id", Outcome.NOTE, "no X-Fal-Request-Id header", record)
+        )
     else:
-        unit.result("stream-request-id", Outcome.PASS, "X-Fal-Request-Id present", record)
+        unit.add(Finding.of("stream-request-id", Outcome.PASS, "X-Fal-Request-Id present", record))
 
 
 async def upload(unit: _Unit) -> None:
@@ -99,8 +109,10 @@ async def upload(unit: _Unit) -> None:
     body = {"content_type": "text/plain", "file_name": "check.txt"}
     initiated = await unit.call("POST", url, body=body)
     if initiated.status_code in _NOT_OFFERED:
-        unit.result(
-            "upload-offered", Outcome.NOTE, f"not offered ({initiated.describe()})", initiated
+        unit.add(
+            Finding.of(
+                "upload-offered", Outcome.NOTE, f"not offered ({initiated.describe()})", initiated
+            )
         )
         return
     urls = initiated.json_object()
@@ -110,9 +122,9 @@ async def upload(unit: _Unit) -> None:
         or not all(isinstance(urls.get(k), str) for k in ("upload_url", "file_url"))
     ):
         reason = f"expected 200 with upload_url and file_url, got {initiated.describe()}"
-        unit.result("upload-initiate", Outcome.FAIL, reason, initiated)
+        unit.add(Finding.of("upload-initiate", Outcome.FAIL, reason, initiated))
         return
-    unit.result("upload-initiate", Outcome.PASS, "upload_url and file_url", initiated)
+    unit.add(Finding.of("upload-initiate", Outcome.PASS, "upload_url and file_url", initiated))
     timeout = unit.settings.request_timeout
 
     async def put() -> Exchange:
@@ -125,11 +137,8 @@ async def upload(unit: _Unit) -> None:
         except Exception as exc:
             record.error = f"{type(exc).__name__}: {exc}"
             return record
-        record.status_code, record.headers, record.body = (
-            answer.status_code,
-            answer.headers,
-            answer.content,
-        )
+        record.status_code, record.body = answer.status_code, answer.content
+        record.headers = {k.lower(): v for k, v in answer.headers.items()}
         return record
 
     try:
@@ -137,18 +146,22 @@ async def upload(unit: _Unit) -> None:
     except Deadline as exc:
         stored = Exchange("PUT", urls["upload_url"], error=f"timed out: {exc}")
     if stored.status_code is None or not 200 <= stored.status_code < 300:
-        unit.result(
-            "upload-roundtrip", Outcome.FAIL, f"the PUT failed: {stored.describe()}", stored
+        unit.add(
+            Finding.of(
+                "upload-roundtrip", Outcome.FAIL, f"the PUT failed: {stored.describe()}", stored
+            )
         )
         return
     fetched = await exchange(checker.client, unit.pacer, timeout, "GET", urls["file_url"])
     if fetched.status_code == 200 and fetched.body == payload:
-        unit.result(
-            "upload-roundtrip", Outcome.PASS, "the file URL serves the exact bytes", fetched
+        unit.add(
+            Finding.of(
+                "upload-roundtrip", Outcome.PASS, "the file URL serves the exact bytes", fetched
+            )
         )
     else:
         reason = f"the file URL does not serve the uploaded bytes ({fetched.describe()})"
-        unit.result("upload-roundtrip", Outcome.FAIL, reason, fetched)
+        unit.add(Finding.of("upload-roundtrip", Outcome.FAIL, reason, fetched))
 
 
 def _is_event_stream(headers: Any) -> bool:
@@ -181,7 +194,7 @@ async def start_deadline(unit: _Unit, seconds: float) -> None:
     request_id = answer.get("request_id")
     if submitted.status_code != 200 or not isinstance(request_id, str):
         reason = f"a submit with X-Fal-Request-Timeout was refused: {submitted.describe()}"
-        unit.result("start-deadline", Outcome.FAIL, reason, submitted)
+        unit.add(Finding.of("start-deadline", Outcome.FAIL, reason, submitted))
         return
     # URLs built from the endpoint id, as the JS client does (no rewriting needed).
     request_url = base + request_path(unit.app_id, request_id)
@@ -198,7 +211,7 @@ async def start_deadline(unit: _Unit, seconds: float) -> None:
             or unit.pacer.now() - started > unit.settings.job_timeout
         ):
             reason = f"no COMPLETED status: {polled.describe()}"
-            unit.result("start-deadline", Outcome.FAIL, reason, polled)
+            unit.add(Finding.of("start-deadline", Outcome.FAIL, reason, polled))
             return
         await unit.pacer.sleep(unit.settings.poll_interval)
     result = await unit.call("GET", request_url)
@@ -207,16 +220,16 @@ async def start_deadline(unit: _Unit, seconds: float) -> None:
         reason = f"started within {seconds:g} s and ran to its end" + (
             " (a run longer than the deadline was not cut off)" if ran else ""
         )
-        unit.result("start-deadline", Outcome.PASS, reason, result)
+        unit.add(Finding.of("start-deadline", Outcome.PASS, reason, result))
     elif result.status_code == 504 and ran:
         reason = "a run that had started was cut off: the deadline is time-to-start only"
-        unit.result("start-deadline", Outcome.FAIL, reason, result)
+        unit.add(Finding.of("start-deadline", Outcome.FAIL, reason, result))
     elif result.status_code == 504 and kind == "user":
         reason = "did not start in time: 504 with X-Fal-Request-Timeout-Type: user"
-        unit.result("start-deadline", Outcome.PASS, reason, result)
+        unit.add(Finding.of("start-deadline", Outcome.PASS, reason, result))
     else:
         reason = (
             f"expected the output, or 504 with X-Fal-Request-Timeout-Type: user;"
             f" got {result.describe()}"
         )
-        unit.result("start-deadline", Outcome.FAIL, reason, result)
+        unit.add(Finding.of("start-deadline", Outcome.FAIL, reason, result))

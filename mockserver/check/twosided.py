@@ -31,7 +31,8 @@ from typing import Any
 import httpx
 
 from mockserver.catalog import Model
-from mockserver.check.http import Exchange, exchange
+from mockserver.check.exchange import Exchange
+from mockserver.check.http import exchange
 from mockserver.check.pacing import Pacer
 from mockserver.check.results import CheckResult, Evidence, Outcome
 from mockserver.check.upstream import (

@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from mockserver.check.http import Exchange, exchange
+from mockserver.check.exchange import Exchange
+from mockserver.check.http import exchange
 from mockserver.check.pacing import Pacer
 from mockserver.check.results import Evidence, excerpt
 from mockserver.redact import fingerprint

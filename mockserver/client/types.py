@@ -51,4 +51,3 @@ class Completed:
 
 
 Status = Queued | InProgress | Completed
-STATUS_ORDER = {Queued: 0, InProgress: 1, Completed: 2}

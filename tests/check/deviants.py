@@ -87,6 +87,17 @@ def no_logs_key(app: ASGIApp) -> ASGIApp:
     )
 
 
+def no_logs_while_queued(app: ASGIApp) -> ASGIApp:
+    """IN_QUEUE answers without `logs`, as in fal's own documented example."""
+
+    def drop(data: Any) -> Any:
+        if data.get("status") != "IN_QUEUE":
+            return data
+        return {k: v for k, v in data.items() if k != "logs"}
+
+    return _buffered(app, _json_edit(drop), _is_status)
+
+
 def ok_while_queued(app: ASGIApp) -> ASGIApp:
     """200 instead of 202 while the request is not done."""
 

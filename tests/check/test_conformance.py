@@ -114,7 +114,7 @@ def test_only_submits_a_conforming_server_accepts_are_counted(
 
 
 def test_evidence_shows_json_and_names_binary_bodies() -> None:
-    from mockserver.check.http import Exchange
+    from mockserver.check.exchange import Exchange
 
     unlabelled = Exchange("GET", "http://x/r", 200, None, b'{"images": []}')
     assert unlabelled.evidence(()).excerpt == '{"images": []}'

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mockserver.catalog import Catalog
-from mockserver.check.runner import plan
+from mockserver.check.plan import plan
 from mockserver.check.scenarios import ScenarioError, load_scenario, load_scenarios, select
 from mockserver.cli import main
 
@@ -84,10 +84,10 @@ def test_selection_by_glob() -> None:
 def test_the_plan_keeps_within_the_spending_cap(catalog: Catalog) -> None:
     scenarios = select(load_scenarios(), ["happy-path", "auth", "unknown-request"])
     planned = plan(scenarios, list(catalog), max_requests=4)
-    budgeted = [p for p in planned if p.budgeted]
+    budgeted = [p for p in planned if p.runs]
     spent = sum(p.scenario.billable_submits for p in budgeted)
     assert spent == 4
     # scenarios that cannot cost anything always run
     assert {p.scenario.id for p in budgeted} >= {"auth", "unknown-request"}
-    assert [p.label for p in planned if not p.budgeted]  # the rest is listed as not run
-    assert all(p.budgeted for p in plan(scenarios, list(catalog), None))
+    assert [p.label for p in planned if not p.runs]  # the rest is listed as not run
+    assert all(p.runs for p in plan(scenarios, list(catalog), None))

@@ -55,10 +55,13 @@ def test_the_mock_conforms_in_each_profile(
         "--markdown",
         str(tmp_path / "r.md"),
     )
+    dry = _check("--base-url", base, "--auth-scheme", scheme, "--dry-run", keys={})
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
     assert "CONFORMS" in output and "0 fail" in output
     report = json.loads((tmp_path / "r.json").read_text())
+    # the plan's count is what the run spends
+    assert f", {report['submits']} billable submits (limit 40;" in dry.stdout, dry.stdout
     assert report["ok"] is True and report["counts"]["fail"] == 0
     assert report["submits"] <= 40  # the default spending guard
     notes = {r["check"] for r in report["results"] if r["outcome"] == "note"}
@@ -81,17 +84,56 @@ def test_the_mock_conforms_in_each_profile(
         assert not any(key in text for key in KEYS.values())
 
 
-def test_a_deviating_server_exits_1_with_the_failing_check(
+def _help_example() -> list[str]:
+    """The `FAL_KEY=k mockserver check --base-url URL` line of `check --help`, as arguments."""
+    from mockserver.check.command import EPILOG
+
+    [line] = [
+        line.strip()
+        for line in EPILOG.splitlines()
+        if line.strip().startswith("FAL_KEY=k mockserver check")
+    ]
+    return line.split()[3:]
+
+
+def test_the_help_example_passes_against_a_default_serve(
     mock_servers: ServerPool, tmp_path: Path
 ) -> None:
-    # A server that takes any key cannot refuse a wrong one: that is a failure.
-    base = mock_servers.get("--instant")
-    done = _check(
-        "--base-url", base, *FAST, "--scenarios", "auth", "--markdown", str(tmp_path / "r.md")
-    )
+    # `serve` without --keys-env takes any key, so it cannot refuse a wrong one:
+    # no client breaks over that, so it is a note (a hole only for a public server).
+    args = _help_example()
+    assert args[:2] == ["--base-url", "http://127.0.0.1:8000"], args
+    base = mock_servers.get("--queue-seconds", "0.2", "--run-seconds", "0.2")
+    report = tmp_path / "r.json"
+    done = _check("--base-url", base, *args[2:], "--json", str(report), keys={"FAL_KEY": "k"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "CONFORMS" in done.stdout and "NOTE auth-wrong-key: accepted a request" in done.stdout
+    results = json.loads(report.read_text())["results"]
+    assert {r["check"] for r in results if r["outcome"] == "note"} == {"auth-wrong-key"}
+
+
+def test_a_wrong_scheme_is_said_once_first_and_stops_the_run(
+    mock_servers: ServerPool, tmp_path: Path
+) -> None:
+    base = mock_servers.get("--profile", "intermediary", *SERVE, env=SERVE_ENV)
+    done = _check("--base-url", base, *FAST, "--json", str(tmp_path / "r.json"))
+    jobs = httpx.get(f"{base}/_mock/jobs").json()
     assert done.returncode == 1, done.stdout + done.stderr
-    assert "FAIL auth-wrong-key" in done.stdout
-    assert "accepted a request with wrong-key auth" in (tmp_path / "r.md").read_text()
+    first = done.stdout.splitlines()[0]
+    assert "FAIL" in first and "key-accepted: the key was refused" in first, first
+    assert "is the scheme bearer (--auth-scheme bearer)" in first
+    assert done.stdout.count("FAIL") == 2  # the line as it happened, and in the summary
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["submits"] == 0 and jobs == []
+    assert "0 billable submits" in done.stdout
+
+
+def test_a_wrong_key_is_said_once_first(mock_servers: ServerPool) -> None:
+    base = mock_servers.get(*SERVE, env=SERVE_ENV)
+    done = _check("--base-url", base, *FAST, keys={"CHECK_KEY": "not-a-served-key"})
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "key-accepted: the key was refused" in done.stdout.splitlines()[0]
+    assert "not-a-served-key" not in done.stdout + done.stderr
 
 
 def test_dry_run_lists_and_sends_nothing(mock_servers: ServerPool) -> None:
@@ -140,13 +182,50 @@ def test_usage_errors_exit_2() -> None:
     assert unknown.returncode == 2 and "no scenario matches nope" in unknown.stderr
 
 
-def test_a_refused_connection_is_reported_not_raised() -> None:
+def test_a_refused_connection_is_said_once_and_stops_the_run() -> None:
     with refused_port() as port:
-        done = _check(
-            "--base-url", f"http://127.0.0.1:{port}", *FAST, "--scenarios", "unknown-request"
-        )
+        base = f"http://127.0.0.1:{port}"
+        done = _check("--base-url", base, *FAST)
     assert done.returncode == 1
-    assert "connection failed" in done.stdout and "Traceback" not in done.stdout + done.stderr
+    first = done.stdout.splitlines()[0]
+    assert f"reachable: cannot connect to {base}: connection failed" in first, first
+    assert done.stdout.count("FAIL") == 2 and "Traceback" not in done.stdout + done.stderr
+    assert "0 billable submits" in done.stdout
+
+
+def test_ctrl_c_writes_a_partial_report_and_cancels_submitted_jobs(
+    mock_servers: ServerPool, tmp_path: Path
+) -> None:
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items() if k != "FAL_KEY"}
+    env.update(KEYS, COLUMNS="160")
+    report = tmp_path / "r.json"
+    base = mock_servers.get("--keys-env", "SERVE_KEYS", "--queue-seconds", "600", env=SERVE_ENV)
+    command = [sys.executable, "-m", "mockserver", "check", "--base-url", base, *FAST]
+    command += ["--scenarios", "happy-path", "--concurrency", "2", "--json", str(report)]
+    process = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+    )
+    deadline = time.monotonic() + 60
+
+    def polled() -> set[str]:
+        """Requests whose submit answer the checker has seen (it polls them)."""
+        polls = httpx.get(f"{base}/_mock/requests", params={"action": "status"}).json()
+        return {p.get("request_id") for p in polls}
+
+    while len(polled()) < 2:  # a process starting up: the one wait there is
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    jobs = httpx.get(f"{base}/_mock/jobs").json()
+    assert process.returncode == 130, out + err
+    assert "interrupted; the report is partial" in err and "Traceback" not in out + err
+    data = json.loads(report.read_text())
+    assert data["interrupted"] is True and data["cancelled"] >= 1
+    assert jobs and all(job["cancelled"] for job in jobs), jobs
 
 
 # -- the optional webhook check ------------------------------------------------------------
