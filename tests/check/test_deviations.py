@@ -202,3 +202,50 @@ def test_a_stream_that_never_closes_is_decided_by_the_grace_not_the_job_timeout(
     assert closes.outcome is Outcome.FAIL
     assert closes.reason == "still open 0.3 s after COMPLETED (fal closes the stream)"
     assert report.seconds < 60
+
+
+# -- a server written from fal's documentation, not from the mock ---------------------------
+
+
+def test_a_server_following_fals_documentation_has_no_failures(
+    clock: ManualClock, catalog: Catalog
+) -> None:
+    from tests.check.documented_server import MODELS, documented_server
+
+    app = documented_server(frozenset(KEYS), clock.now, pause=lambda: asyncio.sleep(0))
+    report = run_check(app, clock, catalog, models=MODELS)
+    assert failures(report) == {}
+    ran = {r.check for r in report.results if r.outcome is not Outcome.SKIP}
+    assert {
+        "submit-accepted",
+        "url-shape",
+        "completes",
+        "status-codes",
+        "logs-key",
+        "status-order",
+        "result",
+        "output-schema",
+        "media-download",
+        "media-size",
+        "num-images",
+        "image-size",
+        "seed-echo",
+        "output-format",
+        "cancel-queued",
+        "cancel-completed",
+        "result-early-400",
+        "unknown-id-404",
+        "auth-none",
+        "auth-wrong-key",
+        "auth-wrong-scheme",
+        "validation-422",
+        "stream-events",
+        "stream-closes",
+        "status-stream-equivalent",
+        "cross-key-404",
+    } <= ran
+    assert report.submits == sum(
+        p.scenario.billable_submits
+        for p in plan(load_scenarios(), [catalog.get(m) for m in MODELS], None)  # type: ignore[misc]
+        if p.runs
+    )
