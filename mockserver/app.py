@@ -26,6 +26,7 @@ from mockserver.endpoints import (
     EndpointId,
     InvalidEndpointId,
     RequestRoute,
+    full_id_request_path,
     parse_request_path,
 )
 from mockserver.http import (
@@ -226,7 +227,17 @@ async def _log_refused_body(request: Request, mock: FalMock) -> None:
         request.state.logged_body = mock.log_body(raw, payload)
 
 
+# What `GET /` says: nothing is served there, so say where to look.
+_INDEX_DETAIL = (
+    "Not Found: this is the fal queue mock. Submit with POST /{endpoint_id} (GET /_mock/models"
+    " lists them); health at /_mock/health, the API at /openapi.json; how to use it: README.md"
+    " of fal-queue-harness"
+)
+
+
 async def _submit(request: Request, mock: FalMock, target: str, *, sync: bool) -> Response:
+    if not target.strip("/"):
+        raise HttpError(404, {"detail": _INDEX_DETAIL})
     try:
         endpoint_id = str(EndpointId.parse(target))
     except InvalidEndpointId as exc:
@@ -234,6 +245,13 @@ async def _submit(request: Request, mock: FalMock, target: str, *, sync: bool) -
     if request.method != "POST":
         if endpoint_id in mock.catalog:
             raise HttpError(405, {"detail": "Method Not Allowed"}, {"Allow": "POST"})
+        fal_path = full_id_request_path(target)
+        if fal_path is not None:
+            detail = (
+                "Not Found: request URLs use only the owner/alias of the endpoint id, not"
+                f" the full id: {fal_path}"
+            )
+            raise HttpError(404, {"detail": detail})
         raise HttpError(404, {"detail": "Not Found"})
     tenant = mock.authenticate(header_map(request).get("authorization"))
     model = mock.model_for(endpoint_id)

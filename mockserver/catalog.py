@@ -35,7 +35,14 @@ _DEFINITIONS_REF = "definitions.yaml#"
 
 
 class ContractError(ValueError):
-    """A contract file is malformed; the message names the file and the problem."""
+    """A contract file is malformed; the message names the file and the problem.
+
+    `problems` lists each problem on its own (one line each in the message).
+    """
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or [message]
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,6 +295,10 @@ def generic_model(endpoint_id: str) -> Model:
 
 def contract_files(root: Path) -> list[Path]:
     """The contract files under a contracts directory (its ``models/`` or itself)."""
+    if root.is_file():
+        raise ContractError(
+            f"{root}: is a file; pass the contracts directory that holds it ({root.parent})"
+        )
     if not root.is_dir():
         raise ContractError(f"{root}: contracts directory does not exist")
     base = root / "models" if (root / "models").is_dir() else root
@@ -516,7 +527,7 @@ def _check(validator: Draft202012Validator, data: Any, path: Path, where: str) -
         for error in errors:
             location = ".".join([where, *(str(p) for p in error.absolute_path)]).strip(".")
             lines.append(f"{path}: {location or '(top level)'}: {error.message}")
-        raise ContractError("\n".join(lines))
+        raise ContractError("\n".join(lines), lines)
 
 
 def _example_size(output: dict[str, Any], kind: str, path: Path) -> tuple[int, int]:

@@ -10,11 +10,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rich.console import Console
+from rich.text import Text
 
-from mockserver import contracts_command, run_command
+from mockserver import contracts_command, run_command, serving
 from mockserver.catalog import ContractError, contract_files, load_contract
 from mockserver.check import command as check_command
 from mockserver.check.scenarios import ScenarioError
+from mockserver.cli_output import error, plain, warning
 from mockserver.clock import Clock, ManualClock, RealClock
 from mockserver.contracts import load_data_file
 from mockserver.mock import FalMock, MockConfig
@@ -261,64 +263,104 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
     )
 
 
-def _serve(args: argparse.Namespace, console: Console) -> int:
-    import uvicorn
+def _profile_reason(args: argparse.Namespace) -> str:
+    """Why the server runs the profile it does (said in the banner)."""
+    if args.profile:
+        return "chosen with --profile"
+    if recorded_profile(args.contracts):
+        return "what the recordings in --contracts observed, --profile to change"
+    return "the default, --profile to change"
 
+
+def _models_text(args: argparse.Namespace, total: int) -> str:
+    """`N models`, and how many each --contracts directory brought."""
+    if not args.contracts:
+        return f"{total} models"
+    parts = [f"{len(contract_files(d))} from {d}" for d in args.contracts]
+    if not args.no_builtin_contracts:
+        parts.append("the rest shipped")
+    return f"{total} models ({', '.join(parts)})"
+
+
+def _serve(args: argparse.Namespace, console: Console, errors: Console) -> int:
     from mockserver.app import create_app
 
     config = config_from_args(args)
     clock: Clock = ManualClock() if args.clock == "manual" else RealClock()
     mock = FalMock(config, clock=clock)
-    server_config = uvicorn.Config(
-        create_app(mock),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        ssl_certfile=args.ssl_certfile,
-        ssl_keyfile=args.ssl_keyfile,
-    )
+    for directory in args.contracts:
+        if not contract_files(directory):
+            warning(errors, "serve", f"{directory} holds no contract files (*.yaml, *.json)")
+    if not len(mock.catalog):
+        warning(errors, "serve", "serving 0 models: every submit will answer 404")
+    app = create_app(mock)
     # Bound (and listening) before the banner, so the banner names the real port
-    # (--port 0: the kernel picks one; nothing can take it in between) and whoever
-    # reads it can connect at once.
-    sock = server_config.bind_socket()
-    sock.listen(server_config.backlog)
+    # (--port 0: the kernel picks one; nothing can take it in between), whoever
+    # reads it can connect at once, and a busy port is one line, not a banner
+    # followed by uvicorn's error.
+    sock = serving.bind(args.host, args.port)
     scheme = "https" if args.ssl_certfile else "http"
     base = config.public_url or f"{scheme}://{args.host}:{sock.getsockname()[1]}"
-    console.print(
-        f"[bold]fal mock[/bold] ({config.profile.name} profile, "
-        f"'Authorization: {config.profile.auth_scheme} <key>') on {base}\n"
-        f"  {len(mock.catalog)} models · {args.clock} clock · control API {base}/_mock/"
-        f" · OpenAPI {base}/openapi.json"
-    )
-    sys.stdout.flush()  # whoever started us may be waiting for that line
+
+    def announce() -> None:
+        profile = config.profile
+        console.print(
+            Text.assemble(
+                ("fal mock", "bold"),
+                f" on {base} ({profile.name} profile: {_profile_reason(args)};"
+                f" 'Authorization: {profile.auth_scheme} <key>')\n"
+                f"  {_models_text(args, len(mock.catalog))} · {args.clock} clock"
+                f" · control API {base}/_mock/ · OpenAPI {base}/openapi.json",
+            )
+        )
+        console.file.flush()  # whoever started us may be waiting for that line
+
     # Everything loaded so far (catalog, schemas, libraries) lives as long as the
     # process: keep it out of the garbage collector's full scans.
     gc.collect()
     gc.freeze()
-    uvicorn.Server(server_config).run(sockets=[sock])
+    serving.run(
+        app,
+        sock,
+        announce=announce,
+        log_level=args.log_level,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
+    )
     return 0
 
 
 def _validate(directories: Sequence[Path], console: Console) -> int:
     problems = 0
     checked = 0
+    bad_files = 0
     for directory in directories:
         try:
             files = contract_files(directory)
         except ContractError as exc:
-            console.print(f"[red]✗[/red] {exc}")
+            console.print(Text.assemble(("✗ ", "red"), str(exc)))
             problems += 1
             continue
+        if not files:
+            message = f"{directory}: no contract files (*.yaml, *.json) here or under models/"
+            console.print(Text.assemble(("✗ ", "red"), message))
+            problems += 1
         for path in files:
             checked += 1
             try:
                 model = load_contract(path)
             except ContractError as exc:
-                problems += 1
-                console.print(f"[red]✗[/red] {exc}", highlight=False)
+                problems += len(exc.problems)
+                bad_files += 1
+                for problem in exc.problems:
+                    console.print(Text.assemble(("✗ ", "red"), problem))
             else:
-                console.print(f"[green]✓[/green] {path}: {model.endpoint_id}", highlight=False)
-    console.print(f"{checked} contract file(s) checked, {problems} problem(s)")
+                console.print(Text.assemble(("✓ ", "green"), f"{path}: {model.endpoint_id}"))
+    plain(
+        console,
+        f"{checked} contract file(s) checked: {problems} problem(s)"
+        f" ({bad_files} file(s) with problems)",
+    )
     return 1 if problems else 0
 
 
@@ -330,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     errors = Console(stderr=True, soft_wrap=True)
     try:
         if args.command == "serve":
-            return _serve(args, console)
+            return _serve(args, console, errors)
         if args.command == "run":
             return run_command.run(args, console, errors)
         if args.command == "check":
@@ -340,9 +382,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.contracts_command == "validate":
             return _validate(args.directories, console)
         return contracts_command.run(args, console, errors)
+    except serving.CannotListen as exc:
+        error(errors, _command_name(args), str(exc))
+        return 1
     except (ContractError, ScenarioError, ValueError) as exc:
-        errors.print(f"mockserver: error: {exc}", highlight=False, markup=False)
+        error(errors, _command_name(args), str(exc))
         return 2
+
+
+def _command_name(args: argparse.Namespace) -> str:
+    """`serve`, `check`, `contracts validate`...: what error messages start with."""
+    sub = getattr(args, "contracts_command", None)
+    return f"{args.command} {sub}" if args.command == "contracts" and sub else args.command
 
 
 if __name__ == "__main__":

@@ -11,10 +11,11 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from mockserver.catalog import Catalog, Model
+from mockserver.cli_output import cells, error, plain
 from mockserver.endpoints import EndpointId, InvalidEndpointId
 from mockserver.fal_import import DocumentError, import_file, media_fields, write_contracts
 from mockserver.synthesis import flatten
@@ -62,11 +63,11 @@ def _import(sources: Sequence[str], out: Path, console: Console, errors: Console
             path = Path(source) if Path(source).exists() else _fetch(source)
             imported.extend(import_file(path))
         except DocumentError as exc:
-            errors.print(f"mockserver contracts import: {exc}", markup=False, highlight=False)
+            error(errors, "contracts import", str(exc))
             return 1
     for path, item in zip(write_contracts(imported, out), imported, strict=True):
         kinds = ", ".join(f"{m['path']} ({m['kind']})" for m in item.contract["media_fields"])
-        console.print(f"{item.endpoint_id} -> {path}  media: {kinds or 'none'}", markup=False)
+        plain(console, f"{item.endpoint_id} -> {path}  media: {kinds or 'none'}")
     console.print(
         f"{len(imported)} contract(s) written; serve them: mockserver serve --contracts {out}"
     )
@@ -99,11 +100,11 @@ def list_models(directories: Sequence[Path], console: Console) -> int:
     for model in catalog:
         groups[model.category or _category_of(model)].append(model)
     for category in sorted(groups):
-        table = Table("endpoint id", "output", "title", title=category, title_justify="left")
+        table = Table("endpoint id", "output", "title", title=Text(category), title_justify="left")
         for model in groups[category]:
-            table.add_row(escape(model.endpoint_id), model.output, escape(model.title))
+            table.add_row(*cells(model.endpoint_id, model.output, model.title))
         console.print(table)
-    console.print(f"{len(catalog)} models")
+    plain(console, f"{len(catalog)} models")
     return 0
 
 
@@ -116,31 +117,28 @@ def _category_of(model: Model) -> str:
 def _show(endpoint_id: str, directories: Sequence[Path], console: Console, errors: Console) -> int:
     model = Catalog.load(*directories).get(endpoint_id)
     if model is None:
-        errors.print(f"mockserver contracts show: no model {endpoint_id!r}", markup=False)
+        error(errors, "contracts show", f"no model {endpoint_id!r}")
         return 1
-    console.print(
-        f"[bold]{escape(model.endpoint_id)}[/bold]  {escape(model.title)}", highlight=False
-    )
-    console.print(f"category: {model.category or _category_of(model)}   output: {model.output}")
+    console.print(Text.assemble((model.endpoint_id, "bold"), f"  {model.title}"))
+    plain(console, f"category: {model.category or _category_of(model)}   output: {model.output}")
     if model.origin:
-        origin = ", ".join(f"{k} {v}" for k, v in model.origin.items())
-        console.print(f"source: {origin}", markup=False, highlight=False)
-    console.print(f"contract: {model.source}", markup=False)
+        plain(console, "source: " + ", ".join(f"{k} {v}" for k, v in model.origin.items()))
+    plain(console, f"contract: {model.source}")
     inputs = Table("input", "type", "required", "default / range", title_justify="left")
     required = set(model.input_schema.get("required", []))
     for name, prop in (model.input_schema.get("properties") or {}).items():
         inputs.add_row(
-            name, escape(_type_text(prop)), "yes" if name in required else "", escape(_limits(prop))
+            *cells(name, _type_text(prop), "yes" if name in required else "", _limits(prop))
         )
     console.print(inputs)
     outputs = Table("output", "type", "required", title_justify="left")
     out_required = set(model.output_schema.get("required", []))
     for name, prop in (model.output_schema.get("properties") or {}).items():
-        outputs.add_row(name, escape(_type_text(prop)), "yes" if name in out_required else "")
+        outputs.add_row(*cells(name, _type_text(prop), "yes" if name in out_required else ""))
     console.print(outputs)
     media = list(media_fields(model.output_schema))
     if media:
-        console.print("media: " + ", ".join(f"{m['path']} ({m['kind']})" for m in media))
+        plain(console, "media: " + ", ".join(f"{m['path']} ({m['kind']})" for m in media))
     return 0
 
 

@@ -138,6 +138,25 @@ def parse_request_path(path: str) -> RequestRoute | None:
     return RequestRoute(app_id=endpoint.app_id, request_id=segments[size + 1], action=action)
 
 
+def full_id_request_path(path: str) -> str | None:
+    """For a request operation addressed by the *full* endpoint id
+    (``/fal-ai/flux-1/dev/requests/<id>/status``), the path fal uses
+    (``/fal-ai/flux-1/requests/<id>/status``); None for any other path."""
+    segments = path.strip("/").split("/")
+    for index in range(3, len(segments) - 1):
+        if segments[index] != "requests":
+            continue
+        action = _ACTIONS.get(tuple(segments[index + 2 :]))
+        if action is None:
+            return None
+        try:
+            endpoint = EndpointId.parse("/".join(segments[:index]))
+        except InvalidEndpointId:
+            return None
+        return request_path(endpoint.app_id, segments[index + 1], action)
+    return None
+
+
 def origin_of(url: str) -> str:
     """``scheme://host[:port]`` of a URL."""
     parts = urlsplit(url)

@@ -16,8 +16,10 @@ from rich.progress import (
     TextColumn,
     TransferSpeedColumn,
 )
+from rich.text import Text
 
 from mockserver.cli_auth import add_auth_options, key_from_env, scheme_of
+from mockserver.cli_output import error, plain
 from mockserver.client import (
     ClientSettings,
     FalClient,
@@ -67,16 +69,16 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     try:
         key = key_from_env(args.key_env)
     except ValueError as exc:
-        errors.print(f"mockserver run: {exc}", markup=False)
+        error(errors, "run", str(exc))
         return 2
     try:
         text = args.input_file.read_text() if args.input_file else args.input
         arguments = json.loads(text)
     except (OSError, json.JSONDecodeError) as exc:
-        errors.print(f"mockserver run: the input is not readable JSON: {exc}", markup=False)
+        error(errors, "run", f"the input is not readable JSON: {exc}")
         return 2
     if not isinstance(arguments, dict):
-        errors.print("mockserver run: the input must be a JSON object")
+        error(errors, "run", "the input must be a JSON object")
         return 2
     settings = ClientSettings(base_url=args.base_url, key=key, auth_scheme=scheme_of(args))
     shown = 0
@@ -90,7 +92,7 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         else:
             state = "IN_PROGRESS" if isinstance(status, InProgress) else "COMPLETED"
         if state != last:  # polling repeats itself; say only what changed
-            console.print(f"[dim]{state}[/dim]")
+            plain(console, state, "dim")
             last = state
         if isinstance(status, Queued):
             return
@@ -100,7 +102,7 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         shown = 0 if args.stream else len(logs)
         for entry in fresh:
             level, message = entry.get("level", ""), entry.get("message", "")
-            console.print(f"  [cyan]{level}[/cyan] {message}", highlight=False)
+            console.print(Text.assemble("  ", (str(level), "cyan"), f" {message}"))
 
     try:
         with FalClient(settings) as client:
@@ -115,21 +117,28 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
             console.print_json(data=output)
             if args.save:
                 for path in _save(client, output, args.save, console):
-                    console.print(f"saved {path}")
+                    plain(console, f"saved {path}")
     except FalValidationError as exc:
-        errors.print(
-            f"mockserver run: invalid input ({', '.join(exc.fields) or exc.message})", markup=False
-        )
+        error(errors, "run", _refusal(exc))
         for entry in exc.errors:
-            errors.print(
-                f"  {'.'.join(str(p) for p in entry.get('loc', []))}: {entry.get('msg')}",
-                markup=False,
-            )
+            where = ".".join(str(p) for p in entry.get("loc", []))
+            kind = f" [{entry['type']}]" if entry.get("type") else ""
+            plain(errors, f"  {where}: {entry.get('msg')}{kind}")
         return 1
     except FalError as exc:
-        errors.print(f"mockserver run: {exc}", markup=False)
+        error(errors, "run", str(exc))
         return 1
     return 0
+
+
+def _refusal(exc: FalValidationError) -> str:
+    """What a 422 means: fal uses it for invalid inputs and for inputs a model refuses
+    (a content policy), told apart by each problem's `type`."""
+    fields = ", ".join(exc.fields) or exc.message
+    kinds = {str(entry.get("type", "")) for entry in exc.errors}
+    if kinds and all(kind.startswith("content_policy") for kind in kinds):
+        return f"the model refused the input: content policy ({fields})"
+    return f"invalid input ({fields})"
 
 
 def _save(

@@ -67,7 +67,7 @@ def test_contracts_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert main(["contracts", "validate", str(builtin_contracts_dir())]) == 0
     shipped = len(contract_files(builtin_contracts_dir()))
     assert shipped >= 45  # the seed's models and the fal catalog
-    assert f"{shipped} contract file(s) checked, 0 problem(s)" in capsys.readouterr().out
+    assert f"{shipped} contract file(s) checked: 0 problem(s)" in capsys.readouterr().out
     (tmp_path / "bad.yaml").write_text("endpoint_id: acme/x\n")
     (tmp_path / "worse.json").write_text("{")
     assert main(["contracts", "validate", str(tmp_path)]) == 1
@@ -75,7 +75,8 @@ def test_contracts_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert "bad.yaml: (top level): 'examples' is a required property" in out
     assert "bad.yaml: (top level): 'output' is a required property" in out
     assert "worse.json: not valid JSON" in out
-    assert "2 contract file(s) checked, 2 problem(s)" in out
+    # each problem counts (bad.yaml has several), not each file
+    assert "2 contract file(s) checked: 5 problem(s) (2 file(s) with problems)" in out
     assert main(["contracts", "validate", str(tmp_path / "missing")]) == 1
 
 

@@ -28,6 +28,7 @@ from mockserver.check.scenarios import load_scenarios, select
 from mockserver.check.target import Settings, Target
 from mockserver.check.upstream import UpstreamControl
 from mockserver.cli_auth import add_auth_options, key_from_env, scheme_of
+from mockserver.cli_output import error, plain
 from mockserver.webhooks import FAL_JWKS_URL
 
 DEFAULT_MAX_REQUESTS = 40
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     """Execute `mockserver check`; returns the exit code."""
     problem = _usage_problem(args)
     if problem:
-        errors.print(f"mockserver check: error: {problem}", markup=False, highlight=False)
+        error(errors, "check", problem)
         return 2
     catalog = Catalog.load(*args.contracts)
     scenarios = select(load_scenarios(*(args.scenarios_dir or ())), args.scenarios)
@@ -181,31 +182,31 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     ]
     planned = plan(scenarios, models, args.max_requests, receiver=bool(args.webhook_listen))
     if not planned:
-        errors.print("mockserver check: error: no scenario runs on the selected models")
+        error(errors, "check", "no scenario runs on the selected models")
         return 2
     two_sided = None
     if args.upstream_control:
         two_sided = twosided.model_for(models)
         if two_sided is None:
-            errors.print("mockserver check: error: --upstream-control needs a model with a prompt")
+            error(errors, "check", "--upstream-control needs a model with a prompt")
             return 2
     if args.dry_run:
         _print_plan(planned, args, console)
         if two_sided is not None:
-            console.print(
+            plain(
+                console,
                 f"two-sided on {two_sided.endpoint_id}: about {twosided.BILLABLE_SUBMITS}"
                 f" submits to the mock at {args.upstream_control}, read back there",
-                highlight=False,
             )
         return 0
     try:
         key = key_from_env(args.key_env)
     except ValueError as exc:
-        errors.print(f"mockserver check: error: {exc}", markup=False)
+        error(errors, "check", str(exc))
         return 2
     second = os.environ.get(args.second_key_env, "") if args.second_key_env else None
     if args.second_key_env and not second:
-        errors.print(f"mockserver check: error: {args.second_key_env} is empty", markup=False)
+        error(errors, "check", f"{args.second_key_env} is empty")
         return 2
     target = Target(
         args.base_url.rstrip("/"),
@@ -230,7 +231,7 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         result = asyncio.run(_check(target, settings, planned, console, receiver, upstream))
     except KeyboardInterrupt:
         # A second Ctrl-C while the first one's cleanup runs: stop now.
-        errors.print("mockserver check: interrupted twice; no report written", markup=False)
+        error(errors, "check", "interrupted twice; no report written")
         return 130
     reports.print_terminal(result, console)
     for path, render in (
@@ -240,14 +241,13 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     ):
         if path is not None:
             path.write_text(render(result), encoding="utf-8")
-            console.print(f"wrote {path}", highlight=False)
+            plain(console, f"wrote {path}")
     if result.interrupted:
-        errors.print(
-            f"mockserver check: interrupted; the report is partial, {result.cancelled}"
-            " request(s) still running were cancelled",
-            markup=False,
-            highlight=False,
+        message = (
+            f"interrupted; the report is partial, {result.cancelled} request(s) still running"
+            " were cancelled"
         )
+        error(errors, "check", message)
         return 130
     return 0 if result.ok else 1
 
@@ -358,15 +358,15 @@ def _print_plan(planned: list[Planned], args: argparse.Namespace, console: Conso
     base = args.base_url.rstrip("/")
     for item in planned:
         if item.skip is not None:
-            console.print(f"{item.label}: not run: {item.skip.reason}", highlight=False)
+            plain(console, f"{item.label}: not run: {item.skip.reason}")
             continue
         console.print(Text.assemble((item.label, "bold"), f": {item.scenario.title}"))
         for line in item.describe(base):
-            console.print(f"  {line}", highlight=False, markup=False)
+            plain(console, f"  {line}")
     refused = refusable(planned)
-    console.print(
+    plain(
+        console,
         f"{len(planned)} scenario runs, {billable(planned)} billable submits (limit"
         f" {args.max_requests}; {refused} more if the server takes the {refused} it should"
         " refuse); nothing was sent (--dry-run)",
-        highlight=False,
     )

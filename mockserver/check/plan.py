@@ -15,6 +15,13 @@ class NotRun:
 
     check: str
     reason: str
+    name_steps: bool = True  # say which steps are not run (else just "not run")
+
+    def text(self, scenario: Scenario) -> str:
+        """The reason as reported: `submit, wait not run: ...` or `not run: ...`."""
+        if not self.name_steps:
+            return f"not run: {self.reason}"
+        return f"{', '.join(step.kind for step in scenario.steps)} not run: {self.reason}"
 
 
 NEEDS_RECEIVER = NotRun("not-run", "needs a webhook receiver (--webhook-listen; off by default)")
@@ -22,7 +29,7 @@ NEEDS_RECEIVER = NotRun("not-run", "needs a webhook receiver (--webhook-listen; 
 
 def over_budget(max_requests: int) -> NotRun:
     """Not run: it would pass the spending cap."""
-    return NotRun("budget", f"over --max-requests ({max_requests})")
+    return NotRun("budget", f"over --max-requests ({max_requests})", name_steps=False)
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mockserver.check.results import CheckResult, Outcome, Report
+from mockserver.check.results import CheckResult, Outcome, Report, shorten
 
 _TERMINAL_EVIDENCE = 240
 _STYLE = {
@@ -55,6 +55,8 @@ def verdict(report: Report) -> str:
     counts = report.counts()
     parts = ", ".join(f"{counts.get(o, 0)} {o.value}" for o in Outcome)
     state = "CONFORMS" if report.ok else "DEVIATES"
+    if report.interrupted:
+        state = f"INTERRUPTED (partial report; {report.cancelled} request(s) cancelled), {state}"
     return (
         f"{state}: {parts} ({len(report.results)} checks, {report.submits} billable submits,"
         f" {report.seconds:.1f} s)"
@@ -77,8 +79,7 @@ def print_terminal(report: Report, console: Console) -> None:
             if outcome is Outcome.SKIP:
                 continue
             for evidence in results[0].evidence[:2]:
-                line = evidence.line()
-                console.print(Text(f"    {line[:_TERMINAL_EVIDENCE]}", "dim"))
+                console.print(Text(f"    {shorten(evidence.line(), _TERMINAL_EVIDENCE)}", "dim"))
     console.print(Text(verdict(report), "bold green" if report.ok else "bold red"))
 
 

@@ -45,13 +45,18 @@ class Evidence:
         return f"{self.method} {self.url} -> {answer}"
 
 
+def shorten(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters with an ellipsis when it is longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def excerpt(text: str, secrets: tuple[str, ...] = ()) -> str:
     """`text` shortened for a report, with every secret masked."""
     for secret in secrets:
         if secret:
             text = text.replace(secret, "***")
     text = " ".join(text.split())
-    return text if len(text) <= _EXCERPT else text[:_EXCERPT] + "…"
+    return shorten(text, _EXCERPT)
 
 
 @dataclass(frozen=True)

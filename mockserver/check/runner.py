@@ -70,7 +70,7 @@ class Checker:
             self._probed.set()
         for item in planned:
             if item.skip is not None:
-                reason = f"not run: {item.skip.reason}"
+                reason = item.skip.text(item.scenario)
                 where = (item.scenario.id, item.model.endpoint_id)
                 self.add(CheckResult(*where, item.skip.check, Outcome.SKIP, reason))
 

@@ -125,7 +125,7 @@ class Unit:
                     raise Stopped
                 await STEP_KINDS[step.kind].run(self, step.options)
             except Stopped:
-                self.add(Finding.of("not-run", Outcome.SKIP, f"not run: {self.checker.stopped}"))
+                self.add(Finding.of("not-run", Outcome.SKIP, str(self.checker.stopped)))
                 return
             except Abort as exc:
                 # One finding, not one per step: the cause is what matters.

@@ -9,7 +9,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from rich.console import Console
+from rich.text import Text
 
+from mockserver import serving
+from mockserver.cli_output import plain, warning
 from mockserver.recording.proxy import Recorder, create_recorder_app
 from mockserver.recording.scrub import Scrubber
 from mockserver.recording.store import RecordingStore
@@ -94,8 +97,6 @@ def add_parser(commands: Any) -> None:
 
 def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     """Execute `mockserver record`; returns the exit code."""
-    import uvicorn
-
     parts = urlsplit(args.upstream)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"--upstream must be an http(s) URL, got {args.upstream!r}")
@@ -107,6 +108,7 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         if not key:
             raise ValueError(f"--key-env {args.key_env}: the variable is unset or empty")
         scrubber.secrets.add(key)
+    sock = serving.bind(args.host, args.port)  # before anything is written
     args.out.mkdir(parents=True, exist_ok=True)
     store = RecordingStore(args.out, scrubber, args.upstream)
     scheme = {"key": "Key", "bearer": "Bearer"}.get(args.auth_scheme or "")
@@ -114,19 +116,21 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         args.upstream, store, public_url=args.public_url, timeout=args.timeout, auth_scheme=scheme
     )
     base = args.public_url or f"http://{args.host}:{args.port}"
-    console.print(
-        f"[bold]recording[/bold] {scrubber.url(args.upstream)} into {args.out}\n"
-        f"  point clients at {base} · progress at {base}/_record/status · Ctrl-C to stop",
-        highlight=False,
-    )
-    uvicorn.run(
-        create_recorder_app(recorder),
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-    )
+
+    def announce() -> None:
+        console.print(
+            Text.assemble(
+                ("recording", "bold"),
+                f" {scrubber.url(args.upstream)} into {args.out}\n"
+                f"  point clients at {base} · progress at {base}/_record/status"
+                " · Ctrl-C (or kill) to stop",
+            )
+        )
+        console.file.flush()  # shown at once even when stdout is a file or a pipe
+
+    serving.run(create_recorder_app(recorder), sock, announce=announce, log_level=args.log_level)
     written = sorted({str(p) for p in store.written})
-    console.print(f"{len(written)} contract file(s) written: {', '.join(written) or 'none'}")
+    plain(console, f"{len(written)} contract file(s) written: {', '.join(written) or 'none'}")
     for problem in recorder.state.errors:
-        errors.print(f"not recorded: {problem}", markup=False, highlight=False)
+        warning(errors, "record", f"not recorded: {problem}")
     return 0

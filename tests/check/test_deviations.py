@@ -16,6 +16,7 @@ from starlette.routing import Route
 from mockserver import FalMock, ManualClock, MockConfig, create_app
 from mockserver.catalog import Catalog
 from mockserver.check import Checker, Report, Settings, Target, load_scenarios, plan
+from mockserver.check.plan import billable
 from mockserver.check.results import Outcome
 from tests.check import deviants
 from tests.check.helpers import KEYS, failures, make_mock, run_check
@@ -244,8 +245,5 @@ def test_a_server_following_fals_documentation_has_no_failures(
         "status-stream-equivalent",
         "cross-key-404",
     } <= ran
-    assert report.submits == sum(
-        p.scenario.billable_submits
-        for p in plan(load_scenarios(), [catalog.get(m) for m in MODELS], None)  # type: ignore[misc]
-        if p.runs
-    )
+    models = [model for model in catalog if model.endpoint_id in MODELS]
+    assert report.submits == billable(plan(load_scenarios(), models, None))

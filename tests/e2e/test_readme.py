@@ -106,8 +106,27 @@ def test_check_example(mock_servers: ServerPool, tmp_path: Path) -> None:
     output = run_shell(f'export PATH="{bin_dir}:$PATH"\n{block}', base, tmp_path)
     report = (tmp_path / "report.md").read_text()
     assert "CONFORMS" in output and "0 fail" in output
+    # the README's sample of the terminal output is what the terminal prints
+    # (request ids, counts and seconds aside)
+    sample = readme_block("check-output").replace(DEFAULT_BASE, base)
+    for line in sample.splitlines():
+        if line.startswith(("NOTE ", "SKIP ", "wrote ")):
+            assert line in output.splitlines(), line
+        elif line.startswith("CONFORMS"):
+            [verdict] = [x for x in output.splitlines() if x.startswith("CONFORMS")]
+            assert _digits(verdict) == _digits(line)
+        else:  # evidence, cut at a fixed width: the port's length moves the cut
+            stem = re.sub(_ID, "ID", line.rstrip("…"))[:-8]
+            assert any(re.sub(_ID, "ID", x).startswith(stem) for x in output.splitlines()), line
     assert "**url-origin**: returned URLs are on https://queue.fal.run" in report
     assert "key-one" not in output + report and "key-two" not in output + report
+
+
+_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+def _digits(text: str) -> str:
+    return re.sub(r"\d+(\.\d+)?", "N", text)
 
 
 def test_record_example(mock_servers: ServerPool, tmp_path: Path) -> None:
@@ -119,7 +138,7 @@ def test_record_example(mock_servers: ServerPool, tmp_path: Path) -> None:
     block = readme_block("record").replace("8001", port)
     bin_dir = Path(sys.executable).parent
     output = run_shell(f'export PATH="{bin_dir}:$PATH"\n{block}', base, tmp_path)
-    assert "1 contract file(s) checked, 0 problem(s)" in output
+    assert "1 contract file(s) checked: 0 problem(s)" in output
     out = tmp_path / "my-contracts"
     recorded = out / "models/fal-ai/flux-1/schnell.yaml"
     assert recorded.is_file() and list((out / "models/fal-ai/flux-1/schnell.media").iterdir())

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 from PIL import Image
 
@@ -62,10 +63,19 @@ def test_run_follows_saves_and_reports(mock_servers: ServerPool, tmp_path: Path)
 
     invalid = _run("fal-ai/flux-1/dev", "--base-url", base)
     assert invalid.returncode == 1
-    assert (
-        "invalid input (prompt)" in invalid.stderr
-        and "body.prompt: Field required" in invalid.stderr
-    )
+    assert invalid.stderr.startswith("mockserver run: error: invalid input (prompt)\n")
+    assert "body.prompt: Field required [missing]" in invalid.stderr
+
+    # A 422 for a prompt the model refuses is not an invalid input: say what it is.
+    httpx.post(
+        f"{base}/_mock/outcomes",
+        json={"endpoint_id": "fal-ai/flux-1/dev", "outcome": {"kind": "model_error"}, "times": 1},
+    ).raise_for_status()
+    refused = _run("fal-ai/flux-1/dev", "--input", '{"prompt": "x"}', "--base-url", base)
+    assert refused.returncode == 1
+    want = "mockserver run: error: the model refused the input: content policy (prompt)"
+    assert refused.stderr.splitlines()[0] == want
+    assert "[content_policy_violation]" in refused.stderr
 
     missing_key = _run("fal-ai/flux-1/dev", "--base-url", base, key=None)
     assert missing_key.returncode == 2 and "$FAL_KEY" in missing_key.stderr

@@ -9,7 +9,7 @@ from typing import Any
 
 from mockserver.check.exchange import Exchange
 from mockserver.check.findings import Finding
-from mockserver.check.results import Outcome
+from mockserver.check.results import Outcome, shorten
 from mockserver.queue import State
 
 # A request's states in the order they happen; anything else makes clients raise.
@@ -115,10 +115,10 @@ class StreamLog:
         try:
             event = json.loads(data)
         except ValueError:
-            self.problems.append(f"an event is not JSON: {data[:80]!r}")
+            self.problems.append(f"an event is not JSON: {shorten(data, 80)!r}")
             return
         if not isinstance(event, dict) or event.get("status") not in STATUS_ORDER:
-            self.problems.append(f"an event has no known status: {data[:80]!r}")
+            self.problems.append(f"an event has no known status: {shorten(data, 80)!r}")
             return
         if self.events:
             before = self.events[-1]["status"]
