@@ -16,7 +16,7 @@ import pytest
 
 from mockserver import FalMock, MockConfig, create_app, serving
 from mockserver.cli import main
-from mockserver.transport import MockTransport
+from mockserver.transport import AppTransport
 from tests.e2e.server import free_port
 
 WIDE = {"COLUMNS": "200"}
@@ -154,7 +154,7 @@ def _get(method: str, path: str) -> httpx.Response:
     app = create_app(FalMock(MockConfig(instant=True)))
 
     async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=MockTransport(app), base_url="http://t") as client:
+        async with httpx.AsyncClient(transport=AppTransport(app), base_url="http://t") as client:
             return await client.request(method, path, headers={"Authorization": "Key k"})
 
     return asyncio.run(go())
