@@ -34,7 +34,8 @@ from mockserver.webhooks import FAL_JWKS_URL
 DEFAULT_MAX_REQUESTS = 40
 
 EPILOG = """\
-exit codes: 0 nothing failed (notes are fine), 1 some check failed, 2 bad usage.
+exit codes: 0 nothing failed (notes are fine), 1 some check failed, 2 bad usage,
+130 interrupted (Ctrl-C cancels the requests still running and writes the partial report).
 
 examples:
   mockserver check --base-url http://127.0.0.1:8000 --dry-run
