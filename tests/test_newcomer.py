@@ -40,10 +40,10 @@ def test_validate_counts_problems_and_prints_brackets_as_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "a.yaml").write_text("endpoint_id: fal-ai/x\ntitle: [dev] x\n")
-    (tmp_path / "b.yaml").write_text("endpoint_id: fal-ai/y\ntitle: 5\n")
+    (tmp_path / "b.yaml").write_text("endpoint_id: fal-ai/y\ntitle: ['FLUX.1 [dev]']\n")
     assert main(["contracts", "validate", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "title: [dev] x" in out  # the YAML error's own snippet, brackets kept
+    assert "title: ['FLUX.1 [dev]'] is not of type 'string'" in out  # brackets kept
     problems = [line for line in out.splitlines() if line.startswith("✗")]
     assert len(problems) == 6  # one not-YAML file, five schema problems in the other
     assert (

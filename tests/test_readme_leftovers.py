@@ -14,7 +14,7 @@ def _written_by_readme() -> set[str]:
     names = set(re.findall(r"tee (\S+\.json)", text))
     names |= set(re.findall(r"curl -s -o (\S+\.\w+) ", text)) - {"/dev/null"}
     names |= set(re.findall(r"--markdown ([a-z][\w.-]*)", text))
-    names |= {f"{d}/x" for d in re.findall(r"--(?:out|save) (\S+?)/? ", text)}
+    names |= {f"{d}/x" for d in re.findall(r"--(?:out|save) ([\w.-]+)", text)}
     return names
 
 
