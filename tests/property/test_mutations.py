@@ -72,6 +72,8 @@ def _num_images_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
         return original(self, {**data, "num_images": 1}, seed)
 
     monkeypatch.setattr(Model, "media_specs", media_specs)
+    # ... and in outputs synthesized from a schema (the catalog's models).
+    monkeypatch.setattr("mockserver.synthesis._requested_count", lambda data: 1)
 
 
 def _full_model_path_in_urls(monkeypatch: pytest.MonkeyPatch) -> None:
