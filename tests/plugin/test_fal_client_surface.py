@@ -88,3 +88,12 @@ def test_async_upload(fal_mock: InProcessFal) -> None:
         return await fal_client.AsyncClient().upload(b"async bytes", "text/plain")
 
     assert httpx.get(asyncio.run(upload())).content == b"async bytes"
+
+
+def test_realtime_tokens_in_process(fal_mock: InProcessFal) -> None:
+    # fal-client asks rest.fal.ai for the token; the WebSocket itself needs a port
+    client = fal_client.SyncClient()
+    token = client._get_realtime_token("fal-ai/flux-1/schnell")
+    assert fal_mock.mock.tokens.check(token, "flux-1") == fal_mock.mock.authenticate(
+        f"Key {fal_mock.key}"
+    )

@@ -48,3 +48,18 @@ def test_fal_client_in_a_subprocess_over_tls(fal_https_server: FalServer) -> Non
     findings = json.loads(done.stdout.strip().splitlines()[-1])
     assert findings["first_images"] == 2 and findings["validation"] == 422
     fal_https_server.assert_called("fal-ai/flux-1/dev", times=3)
+
+
+def test_realtime_over_fal_https_server(fal_https_server: FalServer) -> None:
+    import ssl
+
+    import msgpack  # type: ignore[import-untyped]
+    from websockets.sync.client import connect
+
+    host = fal_https_server.base_url.removeprefix("https://")
+    context = ssl.create_default_context(cafile=fal_https_server.ca_file)
+    url = f"wss://{host}/_run/fal-ai/flux-1/schnell/realtime"
+    with connect(url, additional_headers=fal_https_server.headers, ssl=context) as ws:
+        ws.send(msgpack.packb({"prompt": "over wss", "seed": 1}))
+        answer = msgpack.unpackb(ws.recv(timeout=10))
+    assert answer["prompt"] == "over wss" and answer["seed"] == 1
