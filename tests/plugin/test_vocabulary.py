@@ -73,3 +73,13 @@ def test_scheme(fal_mock):
         "--fal-live-url", "https://example.invalid", "--fal-live-key-env", "LIVE_KEY", *scheme
     )
     result.assert_outcomes(passed=1)
+
+
+def test_a_checks_verdict_is_not_called_an_outcome() -> None:
+    import mockserver.check as check
+    from mockserver.outcomes import Outcome
+
+    assert check.Verdict.FAIL.value == "fail"
+    with pytest.warns(DeprecationWarning, match="now mockserver.check.Verdict"):
+        assert check.Outcome is check.Verdict
+    assert check.Verdict is not Outcome
