@@ -13,6 +13,9 @@ URLs onto its own base. Each fault is one bug an intermediary can have:
 - ``swallow_cancel``: answers a cancel itself, never telling the upstream;
 - ``mask_422``: turns the upstream's 422 into a 500.
 
+Not a fault, but a documented habit some intermediaries have: ``add_default``
+fills in `num_inference_steps` (fal's default) when the customer sent none.
+
 Run in process (`create_intermediary(..., transport=AppTransport(mock_app))`)
 or as a process: ``python tests/twosided/intermediary.py --upstream URL --port N``
 with the keys in UPSTREAM_KEY and CUSTOMER_KEYS (comma-separated).
@@ -42,6 +45,7 @@ FAULTS = (
     "swallow_cancel",
     "mask_422",
 )
+HABITS = ("add_default",)
 #: Upstream answers that mean "nothing was created: try again".
 _RETRYABLE = (429, 502, 503)
 _RETRIES = 2
@@ -65,7 +69,7 @@ class Intermediary:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.faults = frozenset(faults)
-        unknown = self.faults - set(FAULTS)
+        unknown = self.faults - set(FAULTS) - set(HABITS)
         if unknown:
             raise ValueError(f"unknown faults: {sorted(unknown)}")
         self.upstream = upstream.rstrip("/")
@@ -115,6 +119,8 @@ class Intermediary:
             return _json(422, b'{"detail":"The body is not JSON"}')
         if isinstance(data, dict) and "drop_param" in self.faults:
             data.pop("seed", None)
+        if isinstance(data, dict) and "add_default" in self.faults:
+            data.setdefault("num_inference_steps", 4)
         headers = {k: v for k, v in request.headers.items() if k.lower().startswith("x-fal-")}
         params = dict(request.query_params)
         for _ in range(_RETRIES + 1):
@@ -189,7 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--upstream", required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--fault", action="append", default=[], choices=FAULTS)
+    parser.add_argument("--fault", action="append", default=[], choices=FAULTS + HABITS)
     args = parser.parse_args()
     _, app = create_intermediary(
         args.upstream,

@@ -85,3 +85,11 @@ def test_an_intermediary_whose_upstream_is_not_the_mock_is_stopped_after_one_sub
     assert [r.check for r in run.failed()] == ["upstream-is-mock"]
     assert "Two-sided run stopped" in run.failed()[0].reason
     assert run.submits == 1  # nothing more was sent through it
+
+
+def test_a_field_the_intermediary_adds_is_a_note_not_a_failure() -> None:
+    run = run_two_sided("add_default")
+    assert run.failed() == []
+    (added,) = [r for r in run.results if r.check == "forwarded-input"]
+    assert added.outcome.value == "note"
+    assert "added num_inference_steps=4" in added.reason
