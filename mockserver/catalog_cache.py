@@ -28,11 +28,11 @@ def cached_catalog(*directories: Path, builtin: bool = True) -> Catalog:
     """`Catalog.load(*directories, builtin=builtin)`, reused while no file changed."""
     roots = tuple(Path(d).resolve() for d in directories)
     key = (builtin, roots)
-    stamp = _stamp(((builtin_contracts_dir(),) if builtin else ()) + roots)
     with _lock:
         hit = _loaded.get(key)
-    if hit is not None and hit[0] == stamp:
+    if hit is not None and _unchanged(hit[0]):
         return hit[1]
+    stamp = _stamp(((builtin_contracts_dir(),) if builtin else ()) + roots)
     # Loading runs outside the lock: two threads may both load, the last one wins.
     catalog = Catalog.load(*roots, builtin=builtin)
     with _lock:
@@ -47,21 +47,23 @@ def clear_catalog_cache() -> None:
 
 
 def _stamp(roots: tuple[Path, ...]) -> Stamp:
-    # Every file under each root, contracts and the media next to them alike: a
-    # missing directory stamps as empty and `Catalog.load` reports it.
+    # Every directory and file under each root, contracts and the media next to
+    # them alike; a missing root stamps as absent and `Catalog.load` reports it.
     entries: list[tuple[str, int, int]] = []
     for root in roots:
         _scan(str(root), entries)
-    return tuple(sorted(entries))
+    return tuple(entries)
 
 
 def _scan(directory: str, entries: list[tuple[str, int, int]]) -> None:
-    # os.scandir, not Path.rglob: this runs for every mock a test builds.
     try:
+        info = os.stat(directory)
         listing = list(os.scandir(directory))
     except OSError:
         entries.append((directory, -1, -1))
         return
+    # A directory's mtime changes when an entry is added, removed or renamed.
+    entries.append((directory, info.st_mtime_ns, -1))
     for entry in listing:
         try:
             if entry.is_dir():
@@ -71,3 +73,17 @@ def _scan(directory: str, entries: list[tuple[str, int, int]]) -> None:
                 entries.append((entry.path, info.st_mtime_ns, info.st_size))
         except OSError:  # removed while we looked: the next call sees the change
             continue
+
+
+def _unchanged(stamp: Stamp) -> bool:
+    # Run for every mock a test builds: a stat of each known path, no listing.
+    for path, mtime, size in stamp:
+        try:
+            info = os.stat(path)
+        except OSError:
+            if mtime != -1:
+                return False
+            continue
+        if info.st_mtime_ns != mtime or (size != -1 and info.st_size != size):
+            return False
+    return True

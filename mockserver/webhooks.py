@@ -227,7 +227,8 @@ class WebhookDispatcher:
     ) -> None:
         self.clock = clock
         self.config = config or WebhookConfig()
-        self.signer = signer or WebhookSigner()
+        self._signer = signer  # made on first use: a key pair per mock costs a test
+        self._signer_lock = threading.Lock()
         self._before = before or (lambda: None)
         # Signature timestamps are wall-clock time even on a manual clock: the
         # receiver checks freshness against its own (real) clock.
@@ -237,6 +238,14 @@ class WebhookDispatcher:
         self._seq = itertools.count()
         self._attempts: deque[Attempt] = deque(maxlen=self.config.history)
         self._transport: httpx.BaseTransport | None = None
+
+    @property
+    def signer(self) -> WebhookSigner:
+        """The key pair deliveries are signed with (generated when first needed)."""
+        with self._signer_lock:
+            if self._signer is None:
+                self._signer = WebhookSigner()
+            return self._signer
 
     def __repr__(self) -> str:
         return f"WebhookDispatcher(pending={len(self._pending)}, attempts={len(self._attempts)})"
