@@ -19,6 +19,7 @@ from mockserver.check.scenarios import ScenarioError
 from mockserver.cli_output import error, plain, warning
 from mockserver.clock import Clock, ManualClock, RealClock
 from mockserver.contracts import load_data_file
+from mockserver.load import command as load_command
 from mockserver.mock import FalMock, MockConfig
 from mockserver.profiles import PROFILES, get_profile
 from mockserver.queue import Retention
@@ -37,6 +38,7 @@ examples:
   FAL_KEY=k mockserver run fal-ai/flux-1/schnell --input '{"prompt": "a fox"}' --save out/
   FAL_KEY=k mockserver check --base-url https://proxy.example --auth-scheme bearer --dry-run
   mockserver record --upstream https://proxy.example --out my-contracts
+  FAL_KEY=k mockserver load --base-url http://127.0.0.1:8000 --users 50 --duration 30s
 """
 
 
@@ -195,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_command.add_parser(commands)
     check_command.add_parser(commands)
     record_command.add_parser(commands)
+    load_command.add_parser(commands)
 
     contracts = commands.add_parser(
         "contracts", help="import fal's OpenAPI documents, inspect contract directories"
@@ -366,6 +369,7 @@ def _validate(directories: Sequence[Path], console: Console) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mockserver` command; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     # soft_wrap: never break a file path in two when the output is not a terminal
     console = Console(soft_wrap=True)
@@ -379,6 +383,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return check_command.run(args, console, errors)
         if args.command == "record":
             return record_command.run(args, console, errors)
+        if args.command == "load":
+            # Locust (gevent) cannot share this interpreter: the load runs in a fresh one.
+            return load_command.run(args, argv, errors)
         if args.contracts_command == "validate":
             return _validate(args.directories, console)
         return contracts_command.run(args, console, errors)

@@ -1,0 +1,355 @@
+"""The Locust user: one fal queue job per task, every answer judged by live mode's checks.
+
+A job is submit → wait (status polls, or the status stream) → result → media,
+with think time between jobs. Each answer becomes an `Exchange` and goes
+through `mockserver.check.judge` (the functions `mockserver check` uses); the
+findings and the job's fate go to the process's `Ledger`.
+"""
+
+from __future__ import annotations
+
+import codecs
+import copy
+import random
+import time
+from typing import Any, ClassVar
+
+import gevent
+from locust import HttpUser, task
+from locust.exception import StopUser
+from requests import RequestException, Response
+
+from mockserver.catalog import Model
+from mockserver.check import judge
+from mockserver.check.exchange import Exchange
+from mockserver.check.findings import Finding
+from mockserver.check.results import CheckResult, Outcome
+from mockserver.endpoints import EndpointId, request_path, rewrite_url
+from mockserver.load.config import LoadConfig
+from mockserver.load.session import Session
+from mockserver.outputs import media_objects
+
+# The names each step has in Locust's statistics (and so in its HTML and CSV).
+STEPS = ("submit", "status", "stream", "result", "media")
+# A made-up step for the time from an accepted submit to COMPLETED.
+TIME_TO_COMPLETE = "time to complete"
+JOB_REQUEST_TYPE = "JOB"
+# Longest a stream may stay open after its COMPLETED event before that is a failure.
+STREAM_CLOSE_GRACE = 5.0
+# Longest wait a Retry-After may ask for (a longer one waits this long).
+MAX_RETRY_AFTER = 10.0
+
+
+class _Lost(Exception):
+    """The job is lost, for the reason `kind` (one of `ledger.LOST_KINDS`)."""
+
+    def __init__(self, kind: str, finding: Finding) -> None:
+        super().__init__(kind)
+        self.kind = kind
+        self.finding = finding
+
+
+def user_class(session: Session) -> type[HttpUser]:
+    """The user class for one process's `session` (named `QueueUser` on every node)."""
+
+    class QueueUser(HttpUser):
+        """Runs fal queue jobs against the base URL, one per task."""
+
+        shared: ClassVar[Session] = session
+
+        def wait_time(self) -> float:
+            config = self.shared.config
+            return random.uniform(config.think_min, config.think_max) if config else 1.0
+
+        @task
+        def job(self) -> None:
+            """One whole job; stops this user when the submit budget is spent."""
+            if self.shared.config is None or not self.shared.ledger.take_submit():
+                raise StopUser()
+            _Job(self, self.shared, self.shared.config, random.choice(self.shared.models)).run()
+
+    return QueueUser
+
+
+class _Job:
+    """One job's flow and the evidence it gathers."""
+
+    def __init__(self, user: HttpUser, session: Session, config: LoadConfig, model: Model) -> None:
+        self.user = user
+        self.session = session
+        self.config = config
+        self.ledger = session.ledger
+        self.model = model
+        self.app_id = EndpointId.parse(model.endpoint_id).app_id
+        self.base = config.base_url.rstrip("/")
+        self.input = _input_for(model)
+        self.request_id = ""
+        self.urls: dict[str, str] = {}
+        self.submitted_at = 0.0
+
+    # -- plumbing --------------------------------------------------------------
+
+    def judged(self, *findings: Finding) -> list[Finding]:
+        """Count `findings` in the ledger; return them."""
+        for finding in findings:
+            self.ledger.judged(self._result(finding))
+        return list(findings)
+
+    def _result(self, finding: Finding) -> CheckResult:
+        secrets = self.session.secrets
+        reason = (
+            f"{finding.reason} (request {self.request_id})" if self.request_id else finding.reason
+        )
+        return CheckResult(
+            "load",
+            self.model.endpoint_id,
+            finding.check,
+            finding.outcome,
+            reason,
+            tuple(e.evidence(secrets) for e in finding.exchanges),
+        )
+
+    def call(
+        self, step: str, method: str, url: str, *, body: Any = None, auth: bool = True
+    ) -> Exchange:
+        """One request, named `step` in Locust's statistics; never raises for HTTP trouble."""
+        headers = self.session.authorization() if auth else {}
+        response = self.user.client.request(
+            method,
+            url,
+            name=step,
+            headers=headers,
+            json=body,
+            timeout=self.config.request_timeout,
+        )
+        return _exchange(method, url, response)
+
+    def backoff(self, answer: Exchange, deadline: float) -> bool:
+        """After a 429: count it and wait as asked (within `deadline`). False: not a 429."""
+        if answer.status_code != 429:
+            return False
+        reason = f"429 Too Many Requests (Retry-After: {answer.header('retry-after')})"
+        self.judged(Finding.of("rate-limited", Outcome.FAIL, reason, answer))
+        try:
+            wait = float(answer.header("retry-after") or self.config.poll_interval)
+        except ValueError:
+            wait = self.config.poll_interval
+        gevent.sleep(max(0.0, min(wait, MAX_RETRY_AFTER, deadline - time.monotonic())))
+        return True
+
+    # -- the flow ----------------------------------------------------------------
+
+    def run(self) -> None:
+        """The whole job; its fate goes to the ledger exactly once."""
+        if not self.submit():
+            return
+        self.ledger.accepted += 1
+        finished = False
+        try:
+            self.wait()
+            output, answer = self.result()
+            self.media(output, answer)
+            self.ledger.delivered += 1
+            finished = True
+        except _Lost as lost:
+            self.ledger.lose(lost.kind, self._result(lost.finding))
+            finished = True
+        finally:
+            if not finished:  # the run ended (the greenlet was killed) within the timeout
+                self.ledger.unfinished += 1
+
+    def submit(self) -> bool:
+        answer = self.call(
+            "submit", "POST", f"{self.base}/{self.model.endpoint_id}", body=self.input
+        )
+        if answer.status_code == 429:
+            self.backoff(answer, time.monotonic())  # counted, not retried: nothing was queued
+            return False
+        accepted = self.judged(judge.submit.accepted(answer))[0]
+        request_id = judge.submit.request_id_of(answer)
+        if accepted.failed or request_id is None:
+            return False
+        self.request_id = request_id
+        self.judged(
+            judge.submit.url_shape(answer, self.app_id),
+            judge.submit.url_origin(answer, self.base),
+        )
+        returned = judge.submit.returned_urls(answer)
+        self.urls = {
+            "status": self._url(returned["status"], "status"),
+            "response": self._url(returned["response"], "result"),
+        }
+        self.submitted_at = time.monotonic()
+        return True
+
+    def _url(self, returned: Any, action: str) -> str:
+        """A returned URL moved onto the base URL, or the one fal's rule builds."""
+        if isinstance(returned, str) and returned.startswith(("http://", "https://")):
+            return rewrite_url(returned, self.base)
+        return self.base + request_path(self.app_id, self.request_id, action)  # type: ignore[arg-type]
+
+    def wait(self) -> None:
+        """Until COMPLETED: by the stream for a share of jobs (falling back to polls
+        when the stream fails), else by polls; lost after the job timeout."""
+        deadline = self.submitted_at + self.config.job_timeout
+        if random.random() < self.config.stream_share and self.stream(deadline):
+            return
+        self.poll(deadline)
+
+    def _completed(self) -> None:
+        elapsed = (time.monotonic() - self.submitted_at) * 1000
+        self.ledger.completed += 1
+        self.user.environment.events.request.fire(
+            request_type=JOB_REQUEST_TYPE,
+            name=TIME_TO_COMPLETE,
+            response_time=elapsed,
+            response_length=0,
+            exception=None,
+            context={},
+        )
+
+    def poll(self, deadline: float) -> None:
+        answers: list[Exchange] = []
+        url = f"{self.urls['status']}?logs=1"
+        while True:
+            answer = self.call("status", "GET", url)
+            state = judge.status.status_of(answer)
+            if state is not None:
+                answers.append(answer)
+                if state == "COMPLETED":
+                    break
+            elif not self.backoff(answer, deadline):
+                self.judged(judge.status.unknown_status(answer))
+            if time.monotonic() >= deadline:
+                reason = f"not COMPLETED after {self.config.job_timeout:g} s ({state})"
+                finding = Finding.of("completes", Outcome.FAIL, reason, answer)
+                self.judged(finding)
+                raise _Lost("never-completed", finding)
+            gevent.sleep(min(self.config.poll_interval, max(0.0, deadline - time.monotonic())))
+        self._completed()
+        self.judged(*judge.status.polls(answers, logs=True))
+
+    def stream(self, deadline: float) -> bool:
+        """Wait on the status stream; True when it reported COMPLETED."""
+        url = f"{self.urls['status'].rstrip('/')}/stream?logs=1"
+        record = Exchange("GET", url)
+        log = judge.status.StreamLog()
+        closed = False
+        timer = gevent.Timeout(max(0.0, deadline - time.monotonic()))
+        timer.start()
+        try:
+            response = self.user.client.request(
+                "GET",
+                url,
+                name="stream",
+                headers=self.session.authorization(),
+                stream=True,
+                timeout=self.config.request_timeout,
+            )
+            record = _exchange("GET", url, response, read_body=False)
+            if record.status_code != 200:
+                record.body = response.content
+            else:
+                closed = self._read_events(response, log)
+        except gevent.Timeout as expired:
+            if expired is not timer:
+                raise
+        except RequestException as exc:
+            record.error = f"transport error: {type(exc).__name__}: {exc}"
+        finally:
+            timer.cancel()
+        record.body = "\n".join(str(event) for event in log.events[-3:]).encode() or record.body
+        if log.completed:
+            self._completed()
+        if record.status_code == 429:
+            self.backoff(record, deadline)
+        else:
+            self.judged(*judge.status.stream(record, log, closed=closed, grace=STREAM_CLOSE_GRACE))
+        return log.completed
+
+    @staticmethod
+    def _read_events(response: Response, log: judge.status.StreamLog) -> bool:
+        """Feed the server-sent events to `log`; True when the server closed the stream
+        (within the grace after COMPLETED, or before it: then `log` is not completed)."""
+        chunks = response.iter_content(chunk_size=None)
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        buffer = ""
+
+        def feed(chunk: bytes) -> None:
+            nonlocal buffer
+            buffer += decoder.decode(chunk)
+            while "\n\n" in buffer:
+                raw, buffer = buffer.split("\n\n", 1)
+                log.feed(raw)
+
+        try:
+            for chunk in chunks:
+                feed(chunk)
+                if log.completed:
+                    break
+            else:
+                return True
+            grace = gevent.Timeout(STREAM_CLOSE_GRACE)
+            grace.start()
+            try:
+                for chunk in chunks:
+                    feed(chunk)  # anything after COMPLETED is a problem the log notes
+                return True
+            except gevent.Timeout as expired:
+                if expired is not grace:
+                    raise
+                return False
+            finally:
+                grace.cancel()
+        finally:
+            response.close()
+
+    def result(self) -> tuple[dict[str, Any], Exchange]:
+        deadline = time.monotonic() + self.config.job_timeout
+        while True:
+            answer = self.call("result", "GET", self.urls["response"])
+            if not self.backoff(answer, deadline) or time.monotonic() >= deadline:
+                break
+        found = self.judged(judge.output.result(answer, self.request_id))[0]
+        output = answer.json_object()
+        if output is None or answer.status_code != 200:
+            raise _Lost("result-missing", found)
+        if found.failed:  # 200, but tagged with another request's id
+            raise _Lost("result-crossed", found)
+        self.judged(judge.output.output_schema(answer, self.model.output_schema))
+        fidelity = self.judged(*judge.output.fidelity(self.model, self.input, output, answer))
+        crossed = [f for f in fidelity if f.check == "seed-echo" and f.failed]
+        if crossed:  # the input's unique seed came back as another one
+            raise _Lost("result-crossed", crossed[0])
+        return output, answer
+
+    def media(self, output: dict[str, Any], answer: Exchange) -> None:
+        fetched = [
+            # Media are fetched as a browser would: without the Authorization header.
+            (item, self.call("media", "GET", str(item["url"]), auth=False))
+            for item in media_objects(output)
+        ]
+        download = self.judged(judge.output.media_download(fetched))[0]
+        if download.failed:
+            raise _Lost("media-failed", download)
+        self.judged(judge.output.media_bytes(fetched))
+
+
+def _input_for(model: Model) -> dict[str, Any]:
+    """The model's first example input, with a seed of its own when the model takes one
+    (a result that comes back with another seed belongs to another request)."""
+    data: dict[str, Any] = copy.deepcopy(model.examples[0]["input"]) if model.examples else {}
+    if "seed" in model.input_schema.get("properties", {}):
+        data["seed"] = random.randrange(1, 2**31)
+    return data
+
+
+def _exchange(method: str, url: str, response: Any, *, read_body: bool = True) -> Exchange:
+    """What came back, as live mode's `Exchange` (Locust answers a connection failure
+    with a response whose `status_code` is 0 and whose `error` says why)."""
+    error = getattr(response, "error", None)
+    code = getattr(response, "status_code", 0) or None
+    if code is None:
+        return Exchange(method, url, error=f"connection failed: {error or 'no answer'}")
+    body = (response.content or b"") if read_body else b""
+    return Exchange(method, url, code, response.headers, body)

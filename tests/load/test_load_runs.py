@@ -1,0 +1,143 @@
+"""`mockserver load` runs (Locust in subprocesses, never in this process) on 127.0.0.1:
+the mock holds the load, each deliberately broken server is reported with the exact
+count of what it broke, and one master drives two workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mockserver import FalMock, MockConfig, create_app
+from tests.e2e.server import free_port, running_server, serving_app
+from tests.load.breaker import Breaker
+
+pytestmark = pytest.mark.e2e
+
+MODEL = "fal-ai/flux-1/schnell"
+# Small and quick: the budget ends each run long before --duration does.
+JOBS = 12
+FAST = [
+    "--models", MODEL, "--users", "4", "--spawn-rate", "4", "--think-time", "0",
+    "--poll-interval", "0.05", "--timeout", "10", "--request-timeout", "10",
+    "--progress-interval", "1",
+]  # fmt: skip
+RUN_TIMEOUT = 60
+
+
+def _load(*args: str, wait: bool = True) -> Any:
+    env = {**os.environ, "LOAD_KEY": "load-secret-key", "COLUMNS": "160"}
+    command = [sys.executable, "-m", "mockserver", "load", "--key-env", "LOAD_KEY", *args]
+    if not wait:
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+
+
+def _summary(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
+
+
+@pytest.fixture(scope="module")
+def mock_url() -> Iterator[str]:
+    with running_server("--instant") as base:
+        yield base
+
+
+@pytest.fixture
+def broken_url() -> Iterator[tuple[Breaker, str]]:
+    breaker = Breaker(create_app(FalMock(MockConfig(instant=True))))
+    with serving_app(breaker) as base:
+        yield breaker, base
+
+
+def test_the_mock_holds_the_load(mock_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "load.json"
+    done = _load(
+        "--base-url", mock_url, *FAST, "--duration", "15s", "--max-requests", str(JOBS),
+        "--json", str(out), "--html", str(tmp_path / "r.html"), "--csv", str(tmp_path / "r"),
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    summary = _summary(out)
+    assert summary["jobs_submitted"] == JOBS and summary["jobs_completed"] == JOBS
+    assert summary["failures"] == 0 and summary["lost_jobs"] == 0
+    assert summary["jobs_delivered"] == JOBS
+    # Every step was measured, and both ways of waiting were used or at least one.
+    assert {"submit", "result", "media", "time to complete"} <= summary["steps"].keys()
+    assert {"status", "stream"} & summary["steps"].keys()
+    assert "OK: nothing failed, nothing lost" in output
+    assert "jobs" in output and "in flight" in output  # progress while it ran
+    assert "<html" in (tmp_path / "r.html").read_text().lower()
+    assert "submit" in (tmp_path / "r_stats.csv").read_text()
+    assert "load-secret-key" not in output + out.read_text()
+
+
+def test_a_broken_server_is_reported_exactly(
+    broken_url: tuple[Breaker, str], tmp_path: Path
+) -> None:
+    breaker, base = broken_url
+    jobs = 15
+    out = tmp_path / "load.json"
+    done = _load(
+        "--base-url", base, *FAST, "--duration", "15s", "--max-requests", str(jobs),
+        "--json", str(out),
+    )  # fmt: skip
+    output = done.stdout + done.stderr
+    assert done.returncode == 1, output
+    assert "NOT OK" in output
+    summary = _summary(out)
+    broken = breaker.broken
+    # Each fault happened (every EVERY-th request or job) and is counted exactly as it was.
+    assert min(broken[f] for f in ("dropped", "crossed", "limited", "disordered")) >= 2, broken
+    failed = {name: tally["count"] for name, tally in summary["failures_by_check"].items()}
+    assert failed.pop("rate-limited") == broken["limited"]
+    assert failed.pop("status-order", 0) + failed.pop("stream-events", 0) == broken["disordered"]
+    assert failed.pop("result") == broken["dropped"] + broken["crossed"]
+    assert failed == {}, "nothing else was reported"
+    lost = summary["lost_by_kind"]
+    assert lost["result-missing"]["count"] == broken["dropped"]
+    assert lost["result-crossed"]["count"] == broken["crossed"]
+    assert lost.keys() == {"result-missing", "result-crossed"}
+    assert summary["lost_jobs"] == broken["dropped"] + broken["crossed"]
+    assert summary["jobs_submitted"] == summary["jobs_completed"] == jobs
+    assert summary["jobs_delivered"] == jobs - summary["lost_jobs"]
+    example = lost["result-crossed"]["examples"][0]
+    assert "X-Fal-Request-Id" in example["reason"] and example["evidence"][0]["status_code"] == 200
+    assert summary["failures"] == sum(t["count"] for t in summary["failures_by_check"].values())
+
+
+def test_one_master_drives_two_workers(mock_url: str, tmp_path: Path) -> None:
+    port = str(free_port())
+    workers = [
+        _load("--worker", "--master-host", "127.0.0.1", "--master-port", port, wait=False)
+        for _ in range(2)
+    ]
+    try:
+        out = tmp_path / "load.json"
+        done = _load(
+            "--base-url", mock_url, *FAST, "--duration", "15s", "--max-requests", "20",
+            "--master", "--expect-workers", "2", "--expect-workers-timeout", "30",
+            "--master-port", port, "--json", str(out),
+        )  # fmt: skip
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, output
+        summary = _summary(out)
+        assert summary["run"]["workers"] == 2
+        assert summary["jobs_submitted"] == 20 and summary["jobs_completed"] == 20
+        assert summary["failures"] == 0 and summary["lost_jobs"] == 0
+        for worker in workers:  # the master tells its workers to quit
+            assert worker.wait(timeout=30) == 0
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+            if worker.stdout:
+                worker.stdout.close()
