@@ -47,20 +47,22 @@ class Ledger:
     """Counts of one process's jobs. `budget`: billable submits it may still send."""
 
     budget: int | None = None
-    submitted: int = 0  # billable submits sent
+    submitted: int = 0  # billable submits sent (or about to be)
     accepted: int = 0  # answered 200 with a request id
     completed: int = 0  # reached COMPLETED
+    rejected: int = 0  # the submit was not accepted (a failed check says why)
     delivered: int = 0  # result and every media file fetched, nothing lost
     unfinished: int = 0  # cut by the end of the run before its timeout: not lost
+    lost_total: int = 0
     failures: dict[str, Tally] = field(default_factory=dict)
     notes: dict[str, Tally] = field(default_factory=dict)
     lost: dict[str, Tally] = field(default_factory=dict)
 
     @property
     def in_flight(self) -> int:
-        """Accepted jobs whose fate is not known yet."""
-        finished = self.delivered + self.unfinished + sum(t.count for t in self.lost.values())
-        return self.accepted - finished
+        """Submitted jobs whose fate is not known yet."""
+        ended = self.rejected + self.delivered + self.unfinished + self.lost_total
+        return self.submitted - ended
 
     @property
     def exhausted(self) -> bool:
@@ -84,10 +86,25 @@ class Ledger:
             self.notes.setdefault(result.check, Tally()).add(_example(result))
 
     def lose(self, kind: str, result: CheckResult) -> None:
-        """An accepted job is lost, for the reason `kind` (one of LOST_KINDS)."""
+        """An accepted job is lost, for the reason `kind` (one of LOST_KINDS); `result`
+        is the failed check that shows it."""
         if kind not in LOST_KINDS:
             raise ValueError(f"unknown kind of lost job: {kind}")
         self.lost.setdefault(kind, Tally()).add(_example(result))
+
+    def ended(self, fate: str) -> None:
+        """A submitted job's end: rejected, delivered, lost (see `lose`) or unfinished.
+        Each job ends exactly once, so the counts add up to `submitted`."""
+        if fate == "rejected":
+            self.rejected += 1
+        elif fate == "delivered":
+            self.delivered += 1
+        elif fate == "unfinished":
+            self.unfinished += 1
+        elif fate == "lost":
+            self.lost_total += 1
+        else:
+            raise ValueError(f"unknown fate of a job: {fate}")
 
     def snapshot(self) -> dict[str, Any]:
         """Everything so far, JSON-ready (cumulative: the latest one replaces older ones)."""
@@ -95,6 +112,7 @@ class Ledger:
             "submitted": self.submitted,
             "accepted": self.accepted,
             "completed": self.completed,
+            "rejected": self.rejected,
             "delivered": self.delivered,
             "unfinished": self.unfinished,
             "in_flight": self.in_flight,
@@ -105,7 +123,15 @@ class Ledger:
         }
 
 
-_COUNTS = ("submitted", "accepted", "completed", "delivered", "unfinished", "in_flight")
+_COUNTS = (
+    "submitted",
+    "accepted",
+    "completed",
+    "rejected",
+    "delivered",
+    "unfinished",
+    "in_flight",
+)
 
 
 def merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:

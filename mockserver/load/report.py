@@ -82,6 +82,7 @@ class LoadSummary:
             "jobs_submitted": self.ledger["submitted"],
             "jobs_accepted": self.ledger["accepted"],
             "jobs_completed": self.ledger["completed"],
+            "jobs_rejected": self.ledger["rejected"],
             "jobs_delivered": self.ledger["delivered"],
             "jobs_unfinished": self.ledger["unfinished"],
             "failures": self.failures,
@@ -137,7 +138,8 @@ def print_summary(summary: LoadSummary, console: Console) -> None:
     console.print(steps)
     throughput = data["throughput"]
     console.print(
-        f"{data['jobs_submitted']} jobs submitted, {data['jobs_accepted']} accepted,"
+        f"{data['jobs_submitted']} jobs submitted, {data['jobs_accepted']} accepted"
+        f" ({data['jobs_rejected']} not),"
         f" {data['jobs_completed']} completed, {data['jobs_delivered']} delivered"
         f" (result and media), {data['jobs_unfinished']} cut by the end of the run;"
         f" {throughput['jobs_completed_per_second']} jobs/s,"

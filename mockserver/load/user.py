@@ -15,7 +15,7 @@ import time
 from typing import Any, ClassVar
 
 import gevent
-from locust import HttpUser, task
+from locust import HttpUser, constant, task
 from locust.exception import StopUser
 from requests import RequestException, Response
 
@@ -57,16 +57,21 @@ def user_class(session: Session) -> type[HttpUser]:
 
         shared: ClassVar[Session] = session
 
-        def wait_time(self) -> float:
-            config = self.shared.config
-            return random.uniform(config.think_min, config.think_max) if config else 1.0
+        # Think time is spent inside the task, before the next submit: Locust may kill a
+        # user that is in its own wait even as it starts the next task, and a job cut in
+        # its submit could not be accounted for; here a kill only ever cuts thinking.
+        wait_time = constant(0)
 
         @task
         def job(self) -> None:
-            """One whole job; stops this user when the submit budget is spent."""
-            if self.shared.config is None or not self.shared.ledger.take_submit():
+            """Think, then one whole job; stops this user when the submit budget is spent."""
+            config = self.shared.config
+            if config is None:
                 raise StopUser()
-            _Job(self, self.shared, self.shared.config, random.choice(self.shared.models)).run()
+            gevent.sleep(random.uniform(config.think_min, config.think_max))
+            if not self.shared.ledger.take_submit():
+                raise StopUser()
+            _Job(self, self.shared, config, random.choice(self.shared.models)).run()
 
     return QueueUser
 
@@ -141,22 +146,22 @@ class _Job:
 
     def run(self) -> None:
         """The whole job; its fate goes to the ledger exactly once."""
-        if not self.submit():
-            return
-        self.ledger.accepted += 1
-        finished = False
+        fate: str | None = None
         try:
+            if not self.submit():
+                fate = "rejected"
+                return
+            self.ledger.accepted += 1
             self.wait()
             output, answer = self.result()
             self.media(output, answer)
-            self.ledger.delivered += 1
-            finished = True
+            fate = "delivered"
         except _Lost as lost:
             self.ledger.lose(lost.kind, self._result(lost.finding))
-            finished = True
+            fate = "lost"
         finally:
-            if not finished:  # the run ended (the greenlet was killed) within the timeout
-                self.ledger.unfinished += 1
+            # No fate: the run ended (this greenlet was killed) before the job did.
+            self.ledger.ended(fate or "unfinished")
 
     def submit(self) -> bool:
         answer = self.call(
