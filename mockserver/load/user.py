@@ -17,11 +17,11 @@ from typing import Any, ClassVar
 import gevent
 from locust import HttpUser, constant, task
 from locust.exception import StopUser
-from requests import RequestException, Response
+from requests import RequestException, Response, Timeout
 
 from mockserver.catalog import Model
 from mockserver.check import judge
-from mockserver.check.exchange import Exchange
+from mockserver.check.exchange import Exchange, Failure
 from mockserver.check.findings import Finding
 from mockserver.check.results import CheckResult, Outcome
 from mockserver.endpoints import EndpointId, request_path, rewrite_url
@@ -259,8 +259,12 @@ class _Job:
         except gevent.Timeout as expired:
             if expired is not timer:
                 raise
+            if not log.completed:
+                record.error = f"no COMPLETED event within {self.config.job_timeout:g} s"
+                record.failure = "timeout"
         except RequestException as exc:
             record.error = f"transport error: {type(exc).__name__}: {exc}"
+            record.failure = "transport"
         finally:
             timer.cancel()
         record.body = "\n".join(str(event) for event in log.events[-3:]).encode() or record.body
@@ -355,6 +359,8 @@ def _exchange(method: str, url: str, response: Any, *, read_body: bool = True) -
     error = getattr(response, "error", None)
     code = getattr(response, "status_code", 0) or None
     if code is None:
-        return Exchange(method, url, error=f"connection failed: {error or 'no answer'}")
+        failure: Failure = "timeout" if isinstance(error, Timeout) else "connect"
+        reason = f"{'timed out' if failure == 'timeout' else 'connection failed'}: {error}"
+        return Exchange(method, url, error=reason, failure=failure)
     body = (response.content or b"") if read_body else b""
     return Exchange(method, url, code, response.headers, body)
