@@ -210,6 +210,14 @@ def add_parser(commands: Any) -> None:
     distributed.add_argument("--master-host", metavar="HOST", help="with --worker: the master")
 
 
+def standalone_parser() -> argparse.ArgumentParser:
+    """`mockserver` with only the `load` command: the load interpreter parses the same
+    arguments without importing every other command."""
+    parser = argparse.ArgumentParser(prog="mockserver")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    return parser
+
+
 def usage_problem(args: argparse.Namespace) -> str | None:
     """What is wrong with the options, or None."""
     if args.master and args.worker:

@@ -27,7 +27,7 @@ from rich.console import Console
 
 from mockserver.catalog import Catalog
 from mockserver.cli_auth import key_from_env, scheme_of
-from mockserver.load.command import usage_problem
+from mockserver.load.command import standalone_parser, usage_problem
 from mockserver.load.config import LoadConfig, split_budget
 from mockserver.load.ledger import merge
 from mockserver.load.report import PERCENTILES, LoadSummary, StepStats, print_summary, progress_line
@@ -49,9 +49,7 @@ LedgerView = Callable[[], dict[str, Any]]
 
 def main(argv: Sequence[str]) -> int:
     """Entry point of the load interpreter: `argv` as given to `mockserver`."""
-    from mockserver.cli import build_parser  # the same parser the command line used
-
-    args = build_parser().parse_args(list(argv))
+    args = standalone_parser().parse_args(list(argv))
     console = Console(soft_wrap=True)
     errors = Console(stderr=True, soft_wrap=True)
     problem = usage_problem(args)
