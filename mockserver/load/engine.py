@@ -73,6 +73,15 @@ def run(args: argparse.Namespace, console: Console) -> int:
     key = os.environ.get(args.key_env, "") if args.master else key_from_env(args.key_env)
     session = Session(key, Catalog.load(*args.contracts))
     environment = Environment(user_classes=[user_class(session)], host=args.base_url)
+
+    def stopping(**kwargs: Any) -> None:
+        session.stopping = True  # jobs under way finish; none starts
+
+    def starting(**kwargs: Any) -> None:
+        session.stopping = False
+
+    environment.events.test_stopping.add_listener(stopping)
+    environment.events.test_start.add_listener(starting)
     if args.worker:
         return _work(args, session, environment, console)
     config = _config(args, session.catalog)

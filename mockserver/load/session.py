@@ -25,6 +25,7 @@ class Session:
     config: LoadConfig | None = None
     models: list[Model] = field(default_factory=list)
     ledger: Ledger = field(default_factory=Ledger)
+    stopping: bool = False  # the run is ending: users start no new job
 
     def configure(self, config: LoadConfig) -> None:
         """Take a config: resolve its models and set the submit budget."""

@@ -69,7 +69,7 @@ def user_class(session: Session) -> type[HttpUser]:
             if config is None:
                 raise StopUser()
             gevent.sleep(random.uniform(config.think_min, config.think_max))
-            if not self.shared.ledger.take_submit():
+            if self.shared.stopping or not self.shared.ledger.take_submit():
                 raise StopUser()
             _Job(self, self.shared, config, random.choice(self.shared.models)).run()
 
