@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from mockserver import FalMock, MockConfig, create_app
-from tests.e2e.server import free_port, running_server, serving_app
+from tests.e2e.server import ServerPool, free_port, serving_app
 from tests.load.breaker import Breaker
 
 pytestmark = pytest.mark.e2e
@@ -28,7 +28,7 @@ FAST = [
     "--poll-interval", "0.05", "--timeout", "10", "--request-timeout", "10",
     "--progress-interval", "1",
 ]  # fmt: skip
-RUN_TIMEOUT = 60
+RUN_TIMEOUT = 100
 
 
 def _load(*args: str, wait: bool = True) -> Any:
@@ -44,10 +44,10 @@ def _summary(path: Path) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture(scope="module")
-def mock_url() -> Iterator[str]:
-    with running_server("--instant") as base:
-        yield base
+@pytest.fixture
+def mock_url(mock_servers: ServerPool) -> str:
+    """A clean `mockserver serve --instant` (the session's shared process)."""
+    return mock_servers.get("--instant")
 
 
 @pytest.fixture
@@ -132,7 +132,7 @@ def test_one_master_drives_two_workers(mock_url: str, tmp_path: Path) -> None:
         out = tmp_path / "load.json"
         done = _load(
             "--base-url", mock_url, *FAST, "--duration", "15s", "--max-requests", "20",
-            "--master", "--expect-workers", "2", "--expect-workers-timeout", "30",
+            "--master", "--expect-workers", "2", "--expect-workers-timeout", "60",
             "--master-port", port, "--json", str(out),
         )  # fmt: skip
         output = done.stdout + done.stderr
