@@ -24,6 +24,7 @@ from mockserver.check import judge
 from mockserver.check.exchange import Exchange, Failure
 from mockserver.check.findings import Finding
 from mockserver.check.results import CheckResult, Outcome
+from mockserver.check.target import Settings
 from mockserver.endpoints import EndpointId, request_path, rewrite_url
 from mockserver.load.config import LoadConfig
 from mockserver.load.session import Session
@@ -34,8 +35,9 @@ STEPS = ("submit", "status", "stream", "result", "media")
 # A made-up step for the time from an accepted submit to COMPLETED.
 TIME_TO_COMPLETE = "time to complete"
 JOB_REQUEST_TYPE = "JOB"
-# Longest a stream may stay open after its COMPLETED event before that is a failure.
-STREAM_CLOSE_GRACE = 5.0
+# Longest a stream may stay open after its COMPLETED event before that is a failure
+# (live mode's default).
+STREAM_CLOSE_GRACE = Settings.stream_grace
 # Longest wait a Retry-After may ask for (a longer one waits this long).
 MAX_RETRY_AFTER = 10.0
 
@@ -226,8 +228,7 @@ class _Job:
             elif not self.backoff(answer, deadline):
                 self.judged(judge.status.unknown_status(answer))
             if time.monotonic() >= deadline:
-                reason = f"not COMPLETED after {self.config.job_timeout:g} s ({state})"
-                finding = Finding.of("completes", Outcome.FAIL, reason, answer)
+                finding = judge.status.not_completed(self.config.job_timeout, state, answer)
                 self.judged(finding)
                 raise _Lost("never-completed", finding)
             gevent.sleep(min(self.config.poll_interval, max(0.0, deadline - time.monotonic())))

@@ -32,6 +32,12 @@ def unknown_status(answer: Exchange) -> Finding:
     return Finding.of("completes", Outcome.FAIL, reason, answer)
 
 
+def not_completed(seconds: float, state: str | None, *answers: Exchange) -> Finding:
+    """`completes` failed: no COMPLETED within the job's `seconds` (last seen: `state`)."""
+    reason = f"not COMPLETED after {seconds:g} s ({state})"
+    return Finding.of("completes", Outcome.FAIL, reason, *answers)
+
+
 def logs_problem(body: dict[str, Any], logs: bool) -> str | None:
     """Why a status body would break a client reading its logs, or None."""
     state = body.get("status")

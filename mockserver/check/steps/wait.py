@@ -43,8 +43,7 @@ async def _poll(unit: Unit, logs: bool) -> None:
             job.final_status = answer.json_object()
             break
         if unit.pacer.now() - started > unit.settings.job_timeout:
-            reason = f"not COMPLETED after {unit.settings.job_timeout:g} s ({state})"
-            unit.add(Finding.of("completes", Outcome.FAIL, reason, answers[0], answer))
+            unit.add(judge.not_completed(unit.settings.job_timeout, state, answers[0], answer))
             raise Abort("the request did not complete in time", ran=True)
         await unit.pacer.sleep(unit.settings.poll_interval)
     reason = f"COMPLETED after {len(answers)} polls"
