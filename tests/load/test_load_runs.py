@@ -122,7 +122,9 @@ def test_a_broken_server_is_reported_exactly(
     assert summary["failures"] == sum(t["count"] for t in summary["failures_by_check"].values())
 
 
-def test_one_master_drives_two_workers(mock_url: str, tmp_path: Path) -> None:
+def test_one_master_drives_two_workers(mock_servers: ServerPool, tmp_path: Path) -> None:
+    # The intermediary profile: Bearer auth, and queue.fal.run URLs the users rewrite.
+    mock_url = mock_servers.get("--profile", "intermediary", "--instant")
     port = str(free_port())
     workers = [
         _load("--worker", "--master-host", "127.0.0.1", "--master-port", port, wait=False)
@@ -133,7 +135,7 @@ def test_one_master_drives_two_workers(mock_url: str, tmp_path: Path) -> None:
         done = _load(
             "--base-url", mock_url, *FAST, "--duration", "15s", "--max-requests", "20",
             "--master", "--expect-workers", "2", "--expect-workers-timeout", "60",
-            "--master-port", port, "--json", str(out),
+            "--master-port", port, "--auth-scheme", "bearer", "--json", str(out),
         )  # fmt: skip
         output = done.stdout + done.stderr
         assert done.returncode == 0, output
@@ -141,6 +143,7 @@ def test_one_master_drives_two_workers(mock_url: str, tmp_path: Path) -> None:
         assert summary["run"]["workers"] == 2
         assert summary["jobs_submitted"] == 20 and summary["jobs_completed"] == 20
         assert summary["failures"] == 0 and summary["lost_jobs"] == 0
+        assert summary["notes_by_check"]["url-origin"]["count"] == 20  # rewritten, noted
         for worker in workers:  # the master tells its workers to quit
             assert worker.wait(timeout=30) == 0
     finally:
