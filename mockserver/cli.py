@@ -193,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["critical", "error", "warning", "info", "debug"],
         help="uvicorn log level (default: %(default)s)",
     )
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="print uvicorn's line per request (off by default: it costs a large share of"
+        " the throughput; GET /_mock/requests lists the requests either way)",
+    )
 
     run_command.add_parser(commands)
     check_command.add_parser(commands)
@@ -327,6 +333,7 @@ def _serve(args: argparse.Namespace, console: Console, errors: Console) -> int:
         sock,
         announce=announce,
         log_level=args.log_level,
+        access_log=args.access_log,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
     )
