@@ -8,6 +8,7 @@ exact and a real clock cheap.
 
 from __future__ import annotations
 
+import bisect
 import heapq
 import itertools
 import math
@@ -72,6 +73,7 @@ class Job:
     result: Any = None
     expires_at: float | None = None
     best_position: int = 2**31
+    queue_seq: int = 0  # order within its app's queue of its priority (see `_Lane`)
     media: list[str] = field(default_factory=list)
 
     @property
@@ -107,14 +109,54 @@ class Job:
         return lines
 
 
+class _Lane:
+    """One priority's FIFO of queued jobs, with positions in O(log cancels).
+
+    Each job entering the lane takes the next sequence number. Every job before
+    the head has left, so the jobs ahead of one are its distance from the head
+    less the jobs between that left from the middle (cancelled, or missed their
+    start deadline): `gaps`, sorted, pruned as the head passes them. Reading a
+    position never walks the queue, so status and submit cost the same at any depth.
+    """
+
+    __slots__ = ("gaps", "jobs", "next_seq")
+
+    def __init__(self) -> None:
+        self.jobs: deque[Job] = deque()
+        self.next_seq = 0
+        self.gaps: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.jobs)
+
+    def append(self, job: Job) -> None:
+        job.queue_seq = self.next_seq
+        self.next_seq += 1
+        self.jobs.append(job)
+
+    def remove(self, job: Job) -> None:
+        if self.jobs[0] is job:
+            self.jobs.popleft()
+        else:
+            # Rare (cancel, missed deadline): O(depth) like deque.remove itself.
+            self.jobs.remove(job)
+            bisect.insort(self.gaps, job.queue_seq)
+
+    def position(self, job: Job) -> int:
+        head = self.jobs[0].queue_seq
+        if self.gaps and self.gaps[0] < head:
+            del self.gaps[: bisect.bisect_left(self.gaps, head)]
+        return job.queue_seq - head - bisect.bisect_left(self.gaps, job.queue_seq)
+
+
 class _AppQueue:
     """FIFO queue and runners of one app (``[namespace/]owner/alias``)."""
 
     __slots__ = ("deadlines", "low", "normal", "running", "time")
 
     def __init__(self) -> None:
-        self.normal: deque[Job] = deque()
-        self.low: deque[Job] = deque()
+        self.normal = _Lane()
+        self.low = _Lane()
         self.running: list[Job] = []
         self.time = -math.inf
         # (start deadline, seq, job) of queued jobs that have one; entries of
@@ -129,13 +171,13 @@ class _AppQueue:
 
     def head(self) -> Job | None:
         if self.normal:
-            return self.normal[0]
-        return self.low[0] if self.low else None
+            return self.normal.jobs[0]
+        return self.low.jobs[0] if self.low else None
 
     def position(self, job: Job) -> int:
         if job.priority == "normal":
-            return self.normal.index(job)
-        return len(self.normal) + self.low.index(job)
+            return self.normal.position(job)
+        return len(self.normal) + self.low.position(job)
 
     def remove(self, job: Job) -> None:
         (self.normal if job.priority == "normal" else self.low).remove(job)

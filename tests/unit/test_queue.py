@@ -195,3 +195,44 @@ def test_failed_outcome_has_no_result(clock: ManualClock) -> None:
     engine = QueueEngine(clock, on_complete=complete)
     job = _submit(engine, run=0, outcome=Outcome.infra_error("runner_disconnected"))[0]
     assert job.failed and calls == []
+
+
+def test_queue_positions_match_a_walk_of_the_queue_through_cancels_and_priorities(
+    clock: ManualClock,
+) -> None:
+    """Positions come from sequence numbers, not a walk of the queue: check them
+    against the walk (normal jobs first, each priority FIFO) after every step of
+    a long mixed run of submits, cancels (head, middle, tail), deadlines and starts."""
+    import random
+
+    rng = random.Random(15)
+    engine = QueueEngine(clock, runners=2)
+    submitted: list[Job] = []
+    best: dict[str, int] = {}
+    for step in range(600):
+        roll = rng.random()
+        queued = [j for j in submitted if j.state is State.IN_QUEUE]
+        if roll < 0.55 or not queued:
+            app = rng.choice(["a/b", "c/d"])
+            priority: Priority = "low" if rng.random() < 0.3 else "normal"
+            timeout = rng.choice([None, None, None, 4.0])
+            job, _ = _submit(
+                engine, app=app, priority=priority, run=rng.choice([1.0, 3.0]), timeout=timeout
+            )
+            submitted.append(job)
+        elif roll < 0.8:
+            assert engine.cancel(rng.choice([queued[0], queued[-1], rng.choice(queued)]))
+        else:
+            clock.advance(rng.choice([0.5, 1.0, 2.0]))
+        for job in submitted:
+            if job.state is not State.IN_QUEUE:
+                continue
+            same_app = [j for j in submitted if j.app_id == job.app_id]
+            normal = [j for j in same_app if j.state is State.IN_QUEUE and j.priority == "normal"]
+            low = [j for j in same_app if j.state is State.IN_QUEUE and j.priority == "low"]
+            walk = normal.index(job) if job.priority == "normal" else len(normal) + low.index(job)
+            # fal documents positions as never increasing: the best seen is reported
+            best[job.id] = min(best.get(job.id, walk), walk)
+            assert engine.queue_position(job) == best[job.id], f"step {step}"
+    assert any(j.cancelled for j in submitted) and any(j.timed_out for j in submitted)
+    assert any(j.priority == "low" and j.state is State.COMPLETED for j in submitted)
