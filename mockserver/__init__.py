@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mockserver.app import create_app
     from mockserver.catalog import Catalog, ContractError, Model
-    from mockserver.clock import Clock, ManualClock, RealClock
+    from mockserver.clock import Clock, ManualClock, NotManualClock, RealClock
     from mockserver.endpoints import EndpointId, InvalidEndpointId, request_path, rewrite_url
     from mockserver.faults import Fault
+    from mockserver.jsonfields import InvalidControlInput
     from mockserver.mock import FalMock, HttpError, MockConfig, RecordedRequest
     from mockserver.outcomes import LogLine, Outcome
     from mockserver.profiles import INTERMEDIARY, OFFICIAL, Profile
@@ -31,6 +32,8 @@ _HOMES = {
     "Clock": "clock",
     "ManualClock": "clock",
     "RealClock": "clock",
+    "NotManualClock": "clock",
+    "InvalidControlInput": "jsonfields",
     "EndpointId": "endpoints",
     "InvalidEndpointId": "endpoints",
     "request_path": "endpoints",
@@ -74,12 +77,14 @@ __all__ = [
     "FalMock",
     "Fault",
     "HttpError",
+    "InvalidControlInput",
     "InvalidEndpointId",
     "Job",
     "LogLine",
     "ManualClock",
     "MockConfig",
     "Model",
+    "NotManualClock",
     "Outcome",
     "Profile",
     "RealClock",

@@ -12,9 +12,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Protocol
 
+from mockserver.jsonfields import InvalidControlInput
+
 #: Where a `ManualClock` starts unless told otherwise: a fixed, readable instant
 #: so that timestamps in logs and recordings are reproducible.
 DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
+#: The largest single step of `ManualClock.advance` (about 31.7 years).
+MAX_ADVANCE_SECONDS = 1e9
+#: A manual clock never reads later than this: every timestamp the mock writes
+#: (expiry an hour on, webhook retries days on) must stay a valid date.
+LATEST_READING = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+
+
+class NotManualClock(Exception):
+    """Asked to move a clock that follows wall time (the control API answers 409)."""
 
 
 class Clock(Protocol):
@@ -56,6 +67,8 @@ class ManualClock:
     manual = True
 
     def __init__(self, start: float = DEFAULT_EPOCH) -> None:
+        if not 0 <= start <= LATEST_READING:  # also refuses NaN and infinities
+            raise InvalidControlInput(f"a manual clock starts between 1970 and 9000, not {start!r}")
         self._now = float(start)
         self._lock = threading.Lock()
         self._subscribers: list[Callable[[], None]] = []
@@ -65,18 +78,45 @@ class ManualClock:
         return self._now
 
     def advance(self, seconds: float) -> float:
-        """Move time forward by `seconds` (>= 0) and return the new reading."""
-        if not seconds >= 0:  # also rejects NaN
-            raise ValueError(f"a clock only moves forward: got {seconds!r} seconds")
-        with self._lock:
-            self._now += float(seconds)
-            now = self._now
-        self._notify()
-        return now
+        """Move time forward by `seconds` and return the new reading.
+
+        `seconds` is finite, from 0 to `MAX_ADVANCE_SECONDS`, and the reading
+        stays before `LATEST_READING`; otherwise `InvalidControlInput` is raised
+        and the clock has not moved.
+        """
+        if (
+            isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 <= seconds <= MAX_ADVANCE_SECONDS  # also rejects NaN and infinities
+        ):
+            raise InvalidControlInput(
+                f"a clock moves forward by a number of seconds from 0 to"
+                f" {MAX_ADVANCE_SECONDS:.0f}, not {seconds!r}"
+            )
+        return self._move(lambda now: now + float(seconds))
 
     def set(self, timestamp: float) -> None:
-        """Jump to `timestamp`, which must not be earlier than the current reading."""
-        self.advance(timestamp - self._now)
+        """Jump to `timestamp`: not earlier than the current reading, before `LATEST_READING`."""
+        if (
+            isinstance(timestamp, bool)
+            or not isinstance(timestamp, int | float)
+            or not 0 <= timestamp <= LATEST_READING  # before float(): a huge int overflows it
+        ):
+            raise InvalidControlInput(
+                f"a clock is set to a timestamp up to the year 9000, not {timestamp!r}"
+            )
+        self._move(lambda now: float(timestamp))
+
+    def _move(self, to: Callable[[float], float]) -> float:
+        with self._lock:
+            now = to(self._now)
+            if not self._now <= now <= LATEST_READING:
+                raise InvalidControlInput(
+                    f"the clock would read {now!r}: it only moves forward, up to the year 9000"
+                )
+            self._now = now
+        self._notify()
+        return now
 
     def subscribe(self, callback: Callable[[], None]) -> None:
         """Call `callback` after every jump."""

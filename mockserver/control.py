@@ -3,6 +3,10 @@
 For tests that run the server out of process: reset, move the clock, script
 outcomes and faults, and read what the code under test sent. It needs no key;
 bind the server to loopback (the default) when that matters.
+
+Every input goes through the one rule of `mockserver.jsonfields` before
+anything changes; the answer to a refused call is decided by the error's type:
+`InvalidControlInput` 422, `NotManualClock` 409, `HttpError` its own status.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mockserver.clock import iso_timestamp
+from mockserver.clock import NotManualClock, iso_timestamp
 from mockserver.faults import Fault
 from mockserver.http import error_response, json_response, read_json_body
+from mockserver.jsonfields import InvalidControlInput, count
 from mockserver.mock import FalMock, HttpError
 from mockserver.outcomes import Outcome
 from mockserver.request_log import RequestFilter
@@ -51,8 +56,10 @@ def _guard(endpoint: Endpoint) -> Endpoint:
             return await endpoint(request)
         except HttpError as error:
             return error_response(error)
-        except ValueError as exc:
+        except InvalidControlInput as exc:
             return json_response(422, {"detail": str(exc)})
+        except NotManualClock as exc:
+            return json_response(409, {"detail": str(exc)})
 
     guarded.__name__ = endpoint.__name__
     return guarded
@@ -67,7 +74,7 @@ async def _body(request: Request) -> dict[str, Any]:
     # Lenient about Content-Type: `curl -d '{...}'` sends a form type by default.
     _, data = await read_json_body(request, _CONTROL_BODY_LIMIT, strict_type=False)
     if not isinstance(data, dict):
-        raise ValueError("the body must be a JSON object")
+        raise InvalidControlInput("the body must be a JSON object")
     return data
 
 
@@ -102,15 +109,11 @@ async def _clock(request: Request) -> Response:
 
 async def _advance(request: Request) -> Response:
     data = await _body(request)
-    seconds = data.get("seconds")
-    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
-        raise ValueError("'seconds' must be a number")
     mock = _mock(request)
-    try:
-        # In a thread: deliveries that come due are plain blocking HTTP (maybe to us).
-        await asyncio.to_thread(mock.advance, seconds)
-    except ValueError as exc:
-        raise HttpError(409 if "real" in str(exc) else 422, {"detail": str(exc)}) from None
+    seconds: Any = data.get("seconds")
+    # In a thread: deliveries that come due are plain blocking HTTP (maybe to us).
+    # The clock checks the step first: a refused one moves nothing.
+    await asyncio.to_thread(mock.advance, seconds)
     return json_response(200, _clock_json(mock))
 
 
@@ -152,15 +155,15 @@ async def _outcomes(request: Request) -> Response:
     mock = _mock(request)
     endpoint_id = data.get("endpoint_id", "*")
     if not isinstance(endpoint_id, str) or (endpoint_id != "*" and endpoint_id not in mock.catalog):
-        raise ValueError(f"endpoint_id must be '*' or a known endpoint, got {endpoint_id!r}")
+        shown = repr(endpoint_id)[:200]  # a control answer never echoes a megabyte back
+        raise InvalidControlInput(f"endpoint_id must be '*' or a known endpoint, got {shown}")
     outcome = Outcome.from_json(data.get("outcome", {}))
-    times = data.get("times", 1)
+    # Checked before anything changes; kept as a counter, however large.
+    times = count(data.get("times", 1), "times", none="every later request")
     if times is None:
         mock.set_outcome(endpoint_id, outcome)
-    elif isinstance(times, int) and not isinstance(times, bool) and times >= 1:
-        mock.next_outcome(endpoint_id, outcome, times)
     else:
-        raise ValueError("times must be a positive integer, or null for every later request")
+        mock.next_outcome(endpoint_id, outcome, times)
     return json_response(
         200, {"endpoint_id": endpoint_id, "outcome": outcome.to_json(), "times": times}
     )

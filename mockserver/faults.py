@@ -7,7 +7,15 @@ import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
-from mockserver.jsonfields import json_object, number, status_code
+from mockserver.jsonfields import (
+    MAX_DURATION_SECONDS,
+    InvalidControlInput,
+    count,
+    json_object,
+    number,
+    status_code,
+    string,
+)
 
 FaultAction = Literal[
     "submit", "status", "stream", "result", "cancel", "run", "run_stream", "media", "any"
@@ -70,29 +78,24 @@ class Fault:
 
     @classmethod
     def from_json(cls, data: Any) -> Fault:
-        """Build a fault from the control API's JSON; ValueError says what is wrong."""
+        """Build a fault from the control API's JSON; `InvalidControlInput` says what is wrong."""
         data = json_object(data, _FAULT_FIELDS, "a fault")
         code = status_code(data.get("status_code"))
         latency = number(data.get("latency", 0.0), "latency", 0, 300, " of seconds")
         retry_after = data.get("retry_after")
         if retry_after is not None:
-            retry_after = number(retry_after, "retry_after", 0, 86400, " of seconds")
+            retry_after = number(retry_after, "retry_after", 0, MAX_DURATION_SECONDS, " of seconds")
         action = data.get("action", "any")
         if action not in FAULT_ACTIONS:
-            raise ValueError(f"action must be one of {', '.join(FAULT_ACTIONS)}")
-        times = data.get("times", 1)
-        if times is not None and (
-            isinstance(times, bool) or not isinstance(times, int) or times < 1
-        ):
-            raise ValueError("times must be a positive integer, or null for 'until cleared'")
+            raise InvalidControlInput(f"action must be one of {', '.join(FAULT_ACTIONS)}")
+        times = count(data.get("times", 1), "times", none="'until cleared'")
         drop = data.get("drop", False)
         if not isinstance(drop, bool):
-            raise ValueError("drop must be true or false")
+            raise InvalidControlInput("drop must be true or false")
         if code is None and not drop and not latency:
-            raise ValueError("a fault needs at least one of status_code, latency or drop")
+            raise InvalidControlInput("a fault needs at least one of status_code, latency or drop")
         for name in ("endpoint", "detail"):
-            if data.get(name) is not None and not isinstance(data[name], str):
-                raise ValueError(f"{name} must be a string")
+            string(data.get(name), name)
         return cls(
             status_code=code,
             latency=float(latency),

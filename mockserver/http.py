@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from functools import lru_cache
@@ -132,13 +133,48 @@ async def read_json_body(
     if not raw.strip():
         raise validation_error(["body"], "Field required", "missing")
     try:
-        return raw, json.loads(raw)
+        return raw, json.loads(
+            raw, parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant
+        )
+    except _UnrepresentableNumber as exc:
+        raise validation_error(
+            ["body"], "JSON decode error", "json_invalid", ctx={"error": str(exc)}
+        ) from None
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         position = getattr(exc, "pos", 0)
         reason = getattr(exc, "msg", None) or str(exc)
         raise validation_error(
             ["body", position], "JSON decode error", "json_invalid", ctx={"error": reason}
         ) from None
+
+
+#: Longer integers are refused while parsing (Python's own int-string limit is
+#: 4300 digits and raises a bare ValueError past it).
+MAX_INTEGER_DIGITS = 1000
+
+
+class _UnrepresentableNumber(Exception):
+    """A JSON number the mock cannot hold or write back: too long, infinite, NaN."""
+
+
+def _json_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise _UnrepresentableNumber(
+            f"an integer of {len(text.lstrip('-'))} digits (at most {MAX_INTEGER_DIGITS})"
+        )
+    return int(text)
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e309: past the largest double
+        raise _UnrepresentableNumber(f"the number {text[:40]} is out of range")
+    return value
+
+
+def _json_constant(name: str) -> float:
+    # NaN and Infinity are not JSON; Python's parser accepts them by default.
+    raise _UnrepresentableNumber(f"{name} is not a JSON number")
 
 
 async def read_raw_body(request: Request, limit: int) -> bytes:

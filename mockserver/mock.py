@@ -23,12 +23,13 @@ from urllib.parse import urlsplit
 
 from mockserver.catalog import Catalog, Model, generic_model, random_seed
 from mockserver.catalog_cache import cached_catalog
-from mockserver.clock import Clock, ManualClock, RealClock, iso_timestamp
+from mockserver.clock import Clock, ManualClock, NotManualClock, RealClock, iso_timestamp
 from mockserver.endpoints import EndpointId, request_path
 from mockserver.faults import Fault, FaultPlan
+from mockserver.jsonfields import InvalidControlInput
 from mockserver.markers import MarkerWatch
 from mockserver.media import MediaFile, MediaSpec, RecordedFile, media_size, render
-from mockserver.outcomes import Outcome
+from mockserver.outcomes import Outcome, OutcomePlan
 from mockserver.outputs import media_objects
 from mockserver.profiles import OFFICIAL, Profile
 from mockserver.queue import Job, Priority, QueueEngine, QueueFull, Retention, State
@@ -52,7 +53,7 @@ def compact_json(value: Any) -> bytes:
     return _ENCODER.encode(value).encode()
 
 
-class InvalidOutput(ValueError):
+class InvalidOutput(InvalidControlInput):
     """A scripted output that does not fit the endpoint's output schema."""
 
 
@@ -201,8 +202,7 @@ class FalMock:
         self._extras: dict[str, _JobExtras] = {}
         self._media: dict[str, MediaFile] = {}
         self._generic: dict[str, Model] = {}  # unknown endpoints answered generically
-        self._default_outcomes: dict[str, Outcome] = {}
-        self._next_outcomes: dict[str, deque[Outcome]] = {}
+        self.outcomes = OutcomePlan()
         self.faults = FaultPlan()
         self.markers = MarkerWatch()
         self.uploads = UploadStore(self.clock, ttl=self.config.retention.seconds)
@@ -294,7 +294,7 @@ class FalMock:
         priority = _priority(fal_headers.get("x-fal-queue-priority"))
         timeout = _timeout(fal_headers.get("x-fal-request-timeout"))
         data = model.with_defaults(payload)
-        outcome = self._take_outcome(model.endpoint_id)
+        outcome = self.outcomes.take(model.endpoint_id)
         queue_s, run_s = self._durations(model, outcome)
         seed = data["seed"] if isinstance(data.get("seed"), int) else random_seed(self._rng)
         # fal.run (sync) answers directly: there is no webhook to call.
@@ -454,8 +454,7 @@ class FalMock:
             self.engine.reset()
             self.uploads.clear()
             self.tokens.clear()
-            self._default_outcomes.clear()
-            self._next_outcomes.clear()
+            self.outcomes.clear()
             self.faults.clear()
             self.markers.clear()
             self._log.clear()
@@ -466,9 +465,15 @@ class FalMock:
 
     def advance(self, seconds: float) -> float:
         """Move a manual clock forward (jobs progress, results expire, due webhooks
-        are delivered before this returns); returns the new time."""
+        are delivered before this returns); returns the new time.
+
+        `NotManualClock` on a real clock; `InvalidControlInput` (clock unmoved)
+        for a step that is not finite or leaves the clock's range.
+        """
         if not isinstance(self.clock, ManualClock):
-            raise ValueError("the clock is real: start the mock with a manual clock to advance it")
+            raise NotManualClock(
+                "the clock is real: start the mock with a manual clock to advance it"
+            )
         now = self.clock.advance(seconds)
         self.webhooks.deliver_due()
         return now
@@ -480,15 +485,13 @@ class FalMock:
         endpoint's output schema now: `InvalidOutput` says what does not fit.
         """
         self.check_output(endpoint_id, outcome)
-        with self._lock:
-            self._default_outcomes[endpoint_id] = outcome
+        self.outcomes.always(endpoint_id, outcome)
 
     def next_outcome(self, endpoint_id: str, outcome: Outcome, times: int = 1) -> None:
         """The next `times` requests to `endpoint_id` ("*": any) end with `outcome`
-        (checked like `set_outcome`'s)."""
+        (checked like `set_outcome`'s; `times` is kept as a counter)."""
         self.check_output(endpoint_id, outcome)
-        with self._lock:
-            self._next_outcomes.setdefault(endpoint_id, deque()).extend([outcome] * times)
+        self.outcomes.next(endpoint_id, outcome, times)
 
     def next_output(
         self,
@@ -651,16 +654,6 @@ class FalMock:
         for token in job.media:
             self._media.pop(token, None)
         self._extras.pop(job.id, None)
-
-    def _take_outcome(self, endpoint_id: str) -> Outcome:
-        with self._lock:
-            for key in (endpoint_id, "*"):
-                pending = self._next_outcomes.get(key)
-                if pending:
-                    return pending.popleft()
-            return self._default_outcomes.get(
-                endpoint_id, self._default_outcomes.get("*", Outcome())
-            )
 
     def _durations(self, model: Model, outcome: Outcome) -> tuple[float, float]:
         config = self.config

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from mockserver.jsonfields import json_object, number, status_code
+from mockserver.jsonfields import (
+    MAX_DURATION_SECONDS,
+    InvalidControlInput,
+    count,
+    json_object,
+    number,
+    status_code,
+    string,
+)
 
 OutcomeKind = Literal["success", "model_error", "infra_error"]
 
@@ -56,9 +66,11 @@ class Outcome:
 
     def __post_init__(self) -> None:
         if (self.output is not None or self.merge is not None) and self.kind != "success":
-            raise ValueError("output and merge choose the result of a success, not of an error")
+            raise InvalidControlInput(
+                "output and merge choose the result of a success, not of an error"
+            )
         if self.output is not None and self.merge is not None:
-            raise ValueError("give the whole output, or the fields to merge, not both")
+            raise InvalidControlInput("give the whole output, or the fields to merge, not both")
 
     @property
     def failed(self) -> bool:
@@ -107,12 +119,14 @@ class Outcome:
     ) -> Outcome:
         """A success whose result is `output`, or the generated one with `merge`'s fields."""
         if output is None and merge is None:
-            raise ValueError("give the output, or the fields to merge into the generated one")
+            raise InvalidControlInput(
+                "give the output, or the fields to merge into the generated one"
+            )
         return cls(output=output, merge=merge)
 
     @classmethod
     def from_json(cls, data: Any) -> Outcome:
-        """Build an outcome from the control API's JSON form; ValueError says what is wrong.
+        """Build an outcome from the control API's JSON form (`InvalidControlInput` if wrong).
 
         ``{"kind": "success"|"model_error"|"infra_error"|"slow", "status_code": int,
         "detail": any, "error_type": str, "queue_seconds": n, "run_seconds": n,
@@ -122,18 +136,16 @@ class Outcome:
         data = json_object(data, _OUTCOME_FIELDS, "an outcome")
         for name in ("output", "merge"):
             if data.get(name) is not None and not isinstance(data[name], dict):
-                raise ValueError(f"{name} must be a JSON object")
+                raise InvalidControlInput(f"{name} must be a JSON object")
         kind = data.get("kind", "success")
         logs = _logs_from_json(data["logs"]) if "logs" in data else None
         timing = {
-            name: number(data[name], name, 0, 86400, " of seconds")
+            name: number(data[name], name, 0, MAX_DURATION_SECONDS, " of seconds")
             for name in ("queue_seconds", "run_seconds")
             if data.get(name) is not None
         }
         code = status_code(data.get("status_code"))
-        error_type = data.get("error_type")
-        if error_type is not None and not isinstance(error_type, str):
-            raise ValueError("error_type must be a string")
+        error_type = string(data.get("error_type"), "error_type", 200)
         base: Outcome
         if kind == "success":
             base = cls()
@@ -144,7 +156,7 @@ class Outcome:
         elif kind == "infra_error":
             base = cls.infra_error(error_type or "runner_disconnected", code)
         else:
-            raise ValueError(
+            raise InvalidControlInput(
                 f"unknown outcome kind {kind!r}: use success, slow, model_error or infra_error"
             )
         return cls(
@@ -194,14 +206,67 @@ LOG_LEVELS = frozenset({"STDERR", "STDOUT", "ERROR", "INFO", "WARN", "DEBUG"})
 
 def _logs_from_json(value: Any) -> tuple[LogLine, ...]:
     if not isinstance(value, list):
-        raise ValueError("logs must be a list of {at, message, level}")
+        raise InvalidControlInput("logs must be a list of {at, message, level}")
     lines = []
     for item in value:
         if not isinstance(item, dict) or not isinstance(item.get("message"), str):
-            raise ValueError("each log line needs a string 'message'")
+            raise InvalidControlInput("each log line needs a string 'message'")
         at = number(item.get("at", 0.0), "a log line's 'at' (a fraction of the run)", 0, 1)
         level = item.get("level", "INFO")
         if level not in LOG_LEVELS:
-            raise ValueError(f"log level must be one of {', '.join(sorted(LOG_LEVELS))}")
+            raise InvalidControlInput(f"log level must be one of {', '.join(sorted(LOG_LEVELS))}")
         lines.append(LogLine(at=at, message=item["message"], level=level))
     return tuple(sorted(lines, key=lambda line: line.at))
+
+
+@dataclass(slots=True)
+class _Scripted:
+    outcome: Outcome
+    remaining: int
+
+
+class OutcomePlan:
+    """How the next requests end, per endpoint id ("*": any endpoint).
+
+    `next` outcomes are used up in order before the `always` ones. A count is
+    kept as a counter: scripting a hundred million requests costs one entry.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._always: dict[str, Outcome] = {}
+        self._next: dict[str, deque[_Scripted]] = {}
+
+    def always(self, endpoint_id: str, outcome: Outcome) -> None:
+        """Every later request to `endpoint_id` ends with `outcome`."""
+        with self._lock:
+            self._always[endpoint_id] = outcome
+
+    def next(self, endpoint_id: str, outcome: Outcome, times: int = 1) -> None:
+        """The next `times` requests to `endpoint_id` end with `outcome`."""
+        checked = count(times, "times")
+        assert checked is not None
+        with self._lock:
+            self._next.setdefault(endpoint_id, deque()).append(_Scripted(outcome, checked))
+
+    def take(self, endpoint_id: str) -> Outcome:
+        """The outcome of a new request to `endpoint_id` (a scripted one is used up)."""
+        with self._lock:
+            for key in (endpoint_id, "*"):
+                pending = self._next.get(key)
+                if pending:
+                    head = pending[0]
+                    head.remaining -= 1
+                    if not head.remaining:
+                        pending.popleft()
+                    return head.outcome
+            return self._always.get(endpoint_id, self._always.get("*", _SUCCESS))
+
+    def clear(self) -> None:
+        """Forget every scripted outcome."""
+        with self._lock:
+            self._always.clear()
+            self._next.clear()
+
+
+_SUCCESS = Outcome()

@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from mockserver.jsonfields import InvalidControlInput
+
 
 class LoggedRequest(Protocol):
     """What the selection reads of a logged request."""
@@ -52,7 +54,7 @@ class RequestFilter:
         for name in ("action", "request_id", "marker"):
             value = query.get(name) or None  # an empty parameter is no condition
             if value is not None and len(value) > 256:
-                raise ValueError(f"'{name}' is longer than 256 characters")
+                raise InvalidControlInput(f"'{name}' is longer than 256 characters")
             values[name] = value
         return cls(values["action"], values["request_id"], values["marker"])
 

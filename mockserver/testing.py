@@ -34,6 +34,7 @@ from mockserver.intercept import (
     is_fal_bound,
     is_fal_host,
 )
+from mockserver.jsonfields import MAX_DURATION_SECONDS, number
 from mockserver.mock import FalMock, MockConfig, RecordedRequest
 from mockserver.outcomes import Outcome
 from mockserver.profiles import FAL_QUEUE_URL, get_profile
@@ -145,8 +146,11 @@ class Controls:
     def set_timing(self, queue_seconds: float = 0.0, run_seconds: float = 0.0) -> None:
         """Give every later job these durations (time moves only by `advance`;
         `reset` goes back to the timing the mock was built with)."""
+        # The control input rule: finite, in range, checked before anything changes.
+        queue_s = number(queue_seconds, "queue_seconds", 0, MAX_DURATION_SECONDS, " of seconds")
+        run_s = number(run_seconds, "run_seconds", 0, MAX_DURATION_SECONDS, " of seconds")
         self.mock.config = replace(
-            self.mock.config, instant=False, queue_seconds=queue_seconds, run_seconds=run_seconds
+            self.mock.config, instant=False, queue_seconds=queue_s, run_seconds=run_s
         )
 
     def next_outcome(self, endpoint_id: str, outcome: Any = _UNSET, times: int = 1) -> None:

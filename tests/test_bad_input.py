@@ -24,6 +24,12 @@ from tests.conftest import AUTH, DEV, MockFactory, path_of, submit
         (b"null", {"Content-Type": "application/json"}, 422, "dict_type"),
         (b"\xff\xfe", {"Content-Type": "application/json"}, 422, "json_invalid"),
         (b"[" * 100_000, {"Content-Type": "application/json"}, 422, "json_invalid"),
+        # Numbers Python cannot hold or JSON cannot carry back (issue 10).
+        (b'{"prompt": "x", "seed": ' + b"9" * 5000 + b"}", {}, 422, "json_invalid"),
+        (b'{"prompt": "x", "seed": -' + b"9" * 1001 + b"}", {}, 422, "json_invalid"),
+        (b'{"prompt": "x", "guidance_scale": 1e309}', {}, 422, "json_invalid"),
+        (b'{"prompt": "x", "guidance_scale": NaN}', {}, 422, "json_invalid"),
+        (b'{"prompt": "x", "guidance_scale": -Infinity}', {}, 422, "json_invalid"),
     ],
 )
 def test_malformed_bodies(
@@ -201,3 +207,13 @@ def test_no_input_makes_the_server_fail(
         assert response.status_code < 500, (response.status_code, response.text)
         if method != "HEAD" and not response.headers.get("content-type", "").startswith("image/"):
             assert response.headers["content-type"].startswith("application/json"), response.text
+
+
+def test_a_huge_number_is_named_and_the_server_stays_responsive(client: TestClient) -> None:
+    response = client.post(f"/{DEV}", content=b'{"prompt": "x", "seed": ' + b"9" * 5000 + b"}")
+    assert response.status_code == 422
+    assert "5000 digits" in response.json()["detail"][0]["ctx"]["error"]
+    submit(client)
+    within = client.post(f"/{DEV}", content=b'{"prompt": "x", "seed": ' + b"9" * 999 + b"}")
+    assert within.status_code == 422  # parsed, then out of the schema's range
+    assert within.json()["detail"][0]["loc"] == ["body", "seed"]

@@ -7,7 +7,15 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
-from mockserver import Catalog, FalMock, Fault, MockConfig, RealClock, create_app
+from mockserver import (
+    Catalog,
+    FalMock,
+    Fault,
+    MockConfig,
+    NotManualClock,
+    RealClock,
+    create_app,
+)
 from mockserver.redact import fingerprint
 from tests.conftest import DEV, path_of, submit
 
@@ -36,7 +44,7 @@ def test_advance_needs_a_manual_clock(catalog: Catalog) -> None:
     with TestClient(create_app(mock)) as client:
         response = client.post("/_mock/clock/advance", json={"seconds": 1})
         assert response.status_code == 409 and "manual clock" in response.json()["detail"]
-    with pytest.raises(ValueError, match="manual clock"):
+    with pytest.raises(NotManualClock, match="manual clock"):
         mock.advance(1)
 
 
