@@ -17,7 +17,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
 
@@ -52,6 +52,8 @@ from mockserver.queue import Job, State
 from mockserver.redact import key_fingerprints, redact_headers, redact_query
 
 RUN_PREFIX = "/_run/"
+#: What the request log says of a request whose client left mid-body (nginx's code).
+CLIENT_CLOSED_REQUEST = 499
 
 
 class _ProtocolPath(Convertor[str]):
@@ -94,7 +96,11 @@ def create_app(mock: FalMock | None = None, config: MockConfig | None = None) ->
     ]
     app = Starlette(
         routes=routes,
-        exception_handlers={HTTPException: _http_exception, Exception: _server_error},
+        exception_handlers={
+            HTTPException: _http_exception,
+            ClientDisconnect: _client_gone,
+            Exception: _server_error,
+        },
         lifespan=_lifespan,
     )
     app.state.mock = mock
@@ -201,6 +207,9 @@ async def _handle(
     except HttpError as error:
         status_code = error.status_code
         return error_response(error)
+    except ClientDisconnect:
+        status_code = CLIENT_CLOSED_REQUEST
+        raise
     finally:
         mock.record(
             RecordedRequest(
@@ -400,6 +409,12 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     headers = dict(exc.headers or {})
     return json_response(exc.status_code, {"detail": exc.detail}, headers)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # The client left mid-body: nobody reads this answer, and it is not a
+    # server error (no traceback in the log, no 500 in the request log).
+    return Response(status_code=CLIENT_CLOSED_REQUEST)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
