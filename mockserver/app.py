@@ -265,7 +265,9 @@ async def _submit(request: Request, mock: FalMock, target: str, *, sync: bool) -
     tenant = mock.authenticate(header_map(request).get("authorization"))
     model = mock.model_for(endpoint_id)
     raw, payload = await read_json_body(request, mock.config.max_body_bytes)
-    request.state.logged_body = mock.log_body(raw, payload)
+    # The log keeps no secret: secret-named fields, and every key the mock has
+    # seen (each part of an id:secret key) wherever it was pasted.
+    request.state.logged_body = mock.redactor.data(mock.log_body(raw, payload))
     base = public_base(request, mock.config.public_url)
     fal_headers = {k: v for k, v in header_map(request).items() if k.startswith("x-fal-")}
     webhook = request.query_params.get("fal_webhook")

@@ -65,6 +65,12 @@ def _guard(endpoint: Endpoint) -> Endpoint:
     return guarded
 
 
+def _answer(request: Request, body: Any) -> Response:
+    """A 200 whose every string went through the mock's learnt keys: a key pasted
+    into a prompt shows up masked in jobs, requests and webhook bodies alike."""
+    return json_response(200, _mock(request).redactor.strings(body))
+
+
 def _mock(request: Request) -> FalMock:
     mock: FalMock = request.app.state.mock
     return mock
@@ -85,8 +91,8 @@ def _clock_json(mock: FalMock) -> dict[str, Any]:
 
 async def _health(request: Request) -> Response:
     mock = _mock(request)
-    return json_response(
-        200,
+    return _answer(
+        request,
         {
             "status": "ok",
             "profile": mock.config.profile.name,
@@ -100,11 +106,11 @@ async def _health(request: Request) -> Response:
 
 async def _reset(request: Request) -> Response:
     _mock(request).reset()
-    return json_response(200, {"status": "reset"})
+    return _answer(request, {"status": "reset"})
 
 
 async def _clock(request: Request) -> Response:
-    return json_response(200, _clock_json(_mock(request)))
+    return _answer(request, _clock_json(_mock(request)))
 
 
 async def _advance(request: Request) -> Response:
@@ -114,7 +120,7 @@ async def _advance(request: Request) -> Response:
     # In a thread: deliveries that come due are plain blocking HTTP (maybe to us).
     # The clock checks the step first: a refused one moves nothing.
     await asyncio.to_thread(mock.advance, seconds)
-    return json_response(200, _clock_json(mock))
+    return _answer(request, _clock_json(mock))
 
 
 async def _requests(request: Request) -> Response:
@@ -122,12 +128,12 @@ async def _requests(request: Request) -> Response:
     ``?marker=`` (the submits whose body holds the marker, and every request
     about the ids they were given)."""
     selected = RequestFilter.from_query(dict(request.query_params)).select(_mock(request).requests)
-    return json_response(200, [e.to_json() for e in selected])
+    return _answer(request, [e.to_json() for e in selected])
 
 
 async def _jobs(request: Request) -> Response:
     mock = _mock(request)
-    return json_response(200, [mock.job_summary(job) for job in mock.engine.jobs()])
+    return _answer(request, [mock.job_summary(job) for job in mock.engine.jobs()])
 
 
 async def _job(request: Request) -> Response:
@@ -136,12 +142,12 @@ async def _job(request: Request) -> Response:
     job = mock.engine.get(request_id)
     if job is None:
         raise HttpError(404, {"detail": f"Request {request_id!r} not found"})
-    return json_response(200, mock.job_summary(job))
+    return _answer(request, mock.job_summary(job))
 
 
 async def _models(request: Request) -> Response:
-    return json_response(
-        200,
+    return _answer(
+        request,
         [
             {"endpoint_id": m.endpoint_id, "title": m.title, "output": m.output}
             for m in _mock(request).catalog
@@ -164,8 +170,8 @@ async def _outcomes(request: Request) -> Response:
         mock.set_outcome(endpoint_id, outcome)
     else:
         mock.next_outcome(endpoint_id, outcome, times)
-    return json_response(
-        200, {"endpoint_id": endpoint_id, "outcome": outcome.to_json(), "times": times}
+    return _answer(
+        request, {"endpoint_id": endpoint_id, "outcome": outcome.to_json(), "times": times}
     )
 
 
@@ -173,23 +179,23 @@ async def _faults(request: Request) -> Response:
     mock = _mock(request)
     if request.method == "POST":
         fault = mock.add_fault(Fault.from_json(await _body(request)))
-        return json_response(200, fault.to_json())
+        return _answer(request, fault.to_json())
     if request.method == "DELETE":
         mock.faults.clear()
-    return json_response(200, [f.to_json() for f in mock.faults.pending()])
+    return _answer(request, [f.to_json() for f in mock.faults.pending()])
 
 
 async def _webhooks(request: Request) -> Response:
     """Every delivery attempt so far, and what is scheduled."""
     webhooks = _mock(request).webhooks
     attempts = [a.to_json() for a in webhooks.attempts]
-    return json_response(200, {"attempts": attempts, "pending": webhooks.pending()})
+    return _answer(request, {"attempts": attempts, "pending": webhooks.pending()})
 
 
 async def _deliver(request: Request) -> Response:
     """Send every due delivery now (the background worker would, within 50 ms)."""
     made = await asyncio.to_thread(_mock(request).webhooks.deliver_due)
-    return json_response(200, [a.to_json() for a in made])
+    return _answer(request, [a.to_json() for a in made])
 
 
 async def _markers(request: Request) -> Response:
@@ -198,10 +204,10 @@ async def _markers(request: Request) -> Response:
     watch = _mock(request).markers
     if request.method == "POST":
         prefix = (await _body(request)).get("prefix")
-        watch.watch(prefix)  # type: ignore[arg-type]  # checked there: ValueError -> 422
-        return json_response(200, {"prefix": prefix, "markers": watch.seen(str(prefix))})
+        watch.watch(prefix)  # type: ignore[arg-type]  # checked there: InvalidControlInput -> 422
+        return _answer(request, {"prefix": prefix, "markers": watch.seen(str(prefix))})
     prefix = request.query_params.get("prefix", "")
     seen = watch.seen(prefix)
     if seen is None:
         raise HttpError(404, {"detail": f"prefix {prefix!r} is not watched: POST it first"})
-    return json_response(200, {"prefix": prefix, "markers": seen})
+    return _answer(request, {"prefix": prefix, "markers": seen})

@@ -33,7 +33,7 @@ from mockserver.outcomes import Outcome, OutcomePlan
 from mockserver.outputs import media_objects
 from mockserver.profiles import OFFICIAL, Profile
 from mockserver.queue import Job, Priority, QueueEngine, QueueFull, Retention, State
-from mockserver.redact import fingerprint
+from mockserver.redact import Redactor, fingerprint, redact_headers, redact_url
 from mockserver.tokens import TokenIssuer
 from mockserver.uploads import UploadStore
 from mockserver.webhooks import WebhookConfig, WebhookDispatcher, webhook_body
@@ -45,6 +45,7 @@ DEFAULT_RUN_SECONDS = 1.0
 _BUCKETS = ("rabbit", "lion", "koala", "tiger", "panda", "zebra", "monkey", "penguin")
 _MAX_LOGGED_BODY = 64 * 1024
 _FINAL_STATUS_CACHE = 4096
+_LEARNT_KEYS = 4096
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
@@ -205,6 +206,8 @@ class FalMock:
         self.outcomes = OutcomePlan()
         self.faults = FaultPlan()
         self.markers = MarkerWatch()
+        #: Every key clients sent (the latest `_LEARNT_KEYS`), masked in control answers.
+        self.redactor = Redactor(limit=_LEARNT_KEYS)
         self.uploads = UploadStore(self.clock, ttl=self.config.retention.seconds)
         self.tokens = TokenIssuer(self.clock)
         self._log: deque[RecordedRequest] = deque(maxlen=self.config.request_log_size)
@@ -243,6 +246,8 @@ class FalMock:
             )
         given, _, key = authorization.strip().partition(" ")
         key = key.strip()
+        if key:
+            self.redactor.learn(key)  # accepted or not, a key is never shown
         if given.lower() != scheme.lower() or not key:
             raise HttpError(
                 401,
@@ -556,8 +561,8 @@ class FalMock:
             "expires_at": _maybe_iso(job.expires_at),
             "outcome": job.outcome.to_json(),
             "seed": extras.seed if extras else None,
-            "headers": extras.headers if extras else {},
-            "webhook": extras.webhook if extras else None,
+            "headers": redact_headers(extras.headers.items()) if extras else {},
+            "webhook": redact_url(extras.webhook) if extras else None,
         }
 
     # -- engine hooks ----------------------------------------------------------------

@@ -60,7 +60,10 @@ def run(app: Any, sock: socket.socket, *, announce: Callable[[], None], **config
     the server is about to accept (the socket is already bound)."""
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, **config))
+    from mockserver.redact import uvicorn_log_config
+
+    # Access-log lines go through the redaction policy (`?fal_webhook=...token=`).
+    server = uvicorn.Server(uvicorn.Config(app, log_config=uvicorn_log_config(), **config))
     announce()
     with sigterm_as_interrupt(), contextlib.suppress(KeyboardInterrupt):
         server.run(sockets=[sock])

@@ -34,6 +34,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from mockserver.clock import Clock, iso_timestamp
+from mockserver.redact import redact_url
 
 FAL_JWKS_URL = "https://rest.alpha.fal.ai/.well-known/jwks.json"
 DEFAULT_ALLOW = ("127.0.0.0/8", "::1", "localhost")
@@ -187,10 +188,11 @@ class Attempt:
         return json.loads(self.body)
 
     def to_json(self) -> dict[str, Any]:
-        """JSON form (the signature headers are public: no secret is in them)."""
+        """JSON form: the URL through the redaction policy (a receiver's token in its
+        query is a secret); the signature headers are public and shown as sent."""
         return {
             "request_id": self.request_id,
-            "url": self.url,
+            "url": redact_url(self.url),
             "attempt": self.attempt,
             "time": iso_timestamp(self.at),
             "status_code": self.status_code,

@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from mockserver.redact import Redactor
+
 _EXCERPT = 600
 
 
@@ -51,10 +53,10 @@ def shorten(text: str, limit: int) -> str:
 
 
 def excerpt(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` shortened for a report, with every secret masked."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
+    """`text` shortened for a report, masked by the redaction policy: the keys
+    (each part of an id:secret key too) and secret-named query values."""
+    policy = Redactor.knowing(*secrets)
+    text = policy.url(text) if "://" in text and " " not in text.strip() else policy.text(text)
     text = " ".join(text.split())
     return shorten(text, _EXCERPT)
 

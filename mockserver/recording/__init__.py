@@ -8,7 +8,7 @@ replays it offline.
 """
 
 from mockserver.recording.proxy import Recorder, create_recorder_app
-from mockserver.recording.scrub import LeakError, Scrubber
 from mockserver.recording.store import RecordingStore
+from mockserver.redact import LeakError, Redactor
 
-__all__ = ["LeakError", "Recorder", "RecordingStore", "Scrubber", "create_recorder_app"]
+__all__ = ["LeakError", "Recorder", "RecordingStore", "Redactor", "create_recorder_app"]

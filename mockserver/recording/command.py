@@ -14,8 +14,8 @@ from rich.text import Text
 from mockserver import serving
 from mockserver.cli_output import plain, warning
 from mockserver.recording.proxy import Recorder, create_recorder_app
-from mockserver.recording.scrub import Scrubber
 from mockserver.recording.store import RecordingStore
+from mockserver.redact import Redactor
 
 EPILOG = """\
 examples:
@@ -64,7 +64,8 @@ def add_parser(commands: Any) -> None:
         "--key-env",
         metavar="NAME",
         help="variable holding the upstream key: scrubbed even before a client sends it"
-        " (keys in Authorization headers are learnt and scrubbed anyway)",
+        " (keys in Authorization and secret-named headers, query parameters and body fields"
+        " are learnt and scrubbed anyway)",
     )
     record.add_argument(
         "--scrub-field",
@@ -102,15 +103,15 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         raise ValueError(f"--upstream must be an http(s) URL, got {args.upstream!r}")
     if args.timeout <= 0:
         raise ValueError("--timeout must be positive")
-    scrubber = Scrubber.build(args.scrub_field, args.scrub_pattern)
+    redactor = Redactor.build(args.scrub_field, args.scrub_pattern)
     if args.key_env:
         key = os.environ.get(args.key_env, "")
         if not key:
             raise ValueError(f"--key-env {args.key_env}: the variable is unset or empty")
-        scrubber.secrets.add(key)
+        redactor.learn(key)
     sock = serving.bind(args.host, args.port)  # before anything is written
     args.out.mkdir(parents=True, exist_ok=True)
-    store = RecordingStore(args.out, scrubber, args.upstream)
+    store = RecordingStore(args.out, redactor, args.upstream)
     scheme = {"key": "Key", "bearer": "Bearer"}.get(args.auth_scheme or "")
     recorder = Recorder(
         args.upstream, store, public_url=args.public_url, timeout=args.timeout, auth_scheme=scheme
@@ -121,7 +122,7 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         console.print(
             Text.assemble(
                 ("recording", "bold"),
-                f" {scrubber.url(args.upstream)} into {args.out}\n"
+                f" {redactor.url(args.upstream)} into {args.out}\n"
                 f"  point clients at {base} · progress at {base}/_record/status"
                 " · Ctrl-C (or kill) to stop",
             )

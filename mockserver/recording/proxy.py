@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 from starlette.applications import Starlette
 from starlette.background import BackgroundTask
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -29,12 +29,12 @@ from mockserver.endpoints import (
 )
 from mockserver.outputs import media_objects
 from mockserver.profiles import FAL_QUEUE_URL
-from mockserver.recording.scrub import LeakError, Scrubber
 from mockserver.recording.store import (
     RecordedExample,
     RecordingStore,
     extension_for,
 )
+from mockserver.redact import LeakError, Redactor, credential
 
 _log = logging.getLogger("mockserver.record")
 # Headers that describe one hop, not the message (RFC 9110 §7.6.1), plus the
@@ -90,7 +90,7 @@ class Recorder:
     ) -> None:
         self.upstream = upstream.rstrip("/")
         self.store = store
-        self.scrubber: Scrubber = store.scrubber
+        self.redactor: Redactor = store.redactor
         self.public_url = public_url.rstrip("/") if public_url else None
         self.timeout = timeout
         self.auth_scheme = auth_scheme  # None: send Authorization on as the client wrote it
@@ -99,7 +99,7 @@ class Recorder:
         self._client: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
-        return f"Recorder(upstream={self.scrubber.url(self.upstream)!r}, root={self.store.root})"
+        return f"Recorder(upstream={self.redactor.url(self.upstream)!r}, root={self.store.root})"
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -122,7 +122,23 @@ class Recorder:
         path = request.url.path
         query = request.url.query
         target = self.upstream + path + (f"?{query}" if query else "")
-        self.scrubber.learn(request.headers.get("authorization"))
+        authorizations = request.headers.getlist("authorization")
+        # Every credential is learnt before anything is forwarded, so none of
+        # them can reach the disk later (in a prompt, an output, a URL).
+        for value in authorizations:
+            self.redactor.learn_authorization(value)
+        for name, value in request.headers.items():
+            if self.redactor.is_secret_name(name):
+                self.redactor.learn(value)
+        for name, value in request.query_params.multi_items():
+            if self.redactor.is_secret_name(name):
+                self.redactor.learn(value)
+        if len({credential(value) for value in authorizations}) > 1:
+            return _failure(
+                400,
+                f"the request carries {len(authorizations)} Authorization headers with different"
+                " credentials: send one (nothing was forwarded)",
+            )
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP}
         authorization = headers.pop("authorization", None)
         if authorization:
@@ -132,6 +148,7 @@ class Recorder:
         body = await request.body()
         if len(body) > _MAX_BODY:
             return JSONResponse({"detail": "Request body too large to record"}, status_code=413)
+        self._learn_body(body)
         route = parse_request_path(path)
         action = route.action if route else ("submit" if request.method == "POST" else "other")
         outgoing = self.client.build_request(request.method, target, headers=headers, content=body)
@@ -157,6 +174,16 @@ class Recorder:
             status_code=upstream.status_code,
             headers=_answer_headers(upstream.headers),
         )
+
+    def _learn_body(self, body: bytes) -> None:
+        """Learn the values of secret-named fields of a JSON body (`api_key`...)."""
+        if not body.strip():
+            return
+        try:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return  # not JSON: the upstream will say so; nothing of it is recorded
+        self.redactor.learn_data(data)
 
     def _stream(
         self, upstream: httpx.Response, request: Request, route: RequestRoute | None
@@ -325,7 +352,7 @@ class Recorder:
         try:
             async with self.client.stream("GET", url) as response:
                 if response.status_code != 200:
-                    self._problem(f"media {self.scrubber.url(url)}: HTTP {response.status_code}")
+                    self._problem(f"media {self.redactor.url(url)}: HTTP {response.status_code}")
                     return None
                 size = 0
                 with target.open("wb") as handle:
@@ -333,17 +360,17 @@ class Recorder:
                         size += len(chunk)
                         if size > _MAX_MEDIA:
                             self._problem(
-                                f"media {self.scrubber.url(url)}: over {_MAX_MEDIA} bytes"
+                                f"media {self.redactor.url(url)}: over {_MAX_MEDIA} bytes"
                             )
                             return None
                         handle.write(chunk)
         except httpx.HTTPError as exc:
-            self._problem(f"media {self.scrubber.url(url)}: {type(exc).__name__}")
+            self._problem(f"media {self.redactor.url(url)}: {type(exc).__name__}")
             return None
         return target
 
     def _problem(self, text: str) -> None:
-        message = self.scrubber.text(text)
+        message = self.redactor.text(text)
         self.state.errors.append(message)
         _log.warning("not recorded: %s", message)
 
@@ -367,7 +394,7 @@ def create_recorder_app(recorder: Recorder) -> Starlette:
     async def status(request: Request) -> Response:
         return JSONResponse(
             {
-                "upstream": recorder.scrubber.url(recorder.upstream),
+                "upstream": recorder.redactor.url(recorder.upstream),
                 "out": str(recorder.store.root),
                 "in_flight": len(recorder.state.jobs),
                 "written": sorted({str(p) for p in recorder.store.written}),
@@ -384,10 +411,16 @@ def create_recorder_app(recorder: Recorder) -> Starlette:
         await recorder.aclose()
 
     methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
+
+    async def client_gone(request: Request, exc: Exception) -> Response:
+        # The client left mid-body: nothing to forward, not a server error.
+        return Response(status_code=499)
+
     return Starlette(
         routes=[
             Route("/_record/status", status, methods=["GET"]),
             Route("/{path:path}", forward, methods=methods),
         ],
+        exception_handlers={ClientDisconnect: client_gone},
         lifespan=lifespan,
     )

@@ -16,7 +16,7 @@ import yaml
 
 from mockserver.catalog import Catalog, ContractError, load_contract
 from mockserver.endpoints import EndpointId
-from mockserver.recording.scrub import Scrubber
+from mockserver.redact import Redactor
 
 _EXTENSIONS = {
     "image/png": ".png",
@@ -70,9 +70,9 @@ def contract_path(root: Path, endpoint_id: str) -> Path:
 class RecordingStore:
     """The output directory of a recording; thread-safe, writes atomically."""
 
-    def __init__(self, root: Path, scrubber: Scrubber, upstream: str) -> None:
+    def __init__(self, root: Path, redactor: Redactor, upstream: str) -> None:
         self.root = root
-        self.scrubber = scrubber
+        self.redactor = redactor
         self.upstream = upstream
         self.traits: dict[str, Traits] = {}
         self._lock = threading.Lock()
@@ -82,7 +82,7 @@ class RecordingStore:
     def trait(self, endpoint_id: str) -> Traits:
         """The traits being observed for an endpoint."""
         with self._lock:
-            return self.traits.setdefault(endpoint_id, Traits(self.scrubber.url(self.upstream)))
+            return self.traits.setdefault(endpoint_id, Traits(self.redactor.url(self.upstream)))
 
     def add(self, example: RecordedExample) -> Path:
         """Merge one example into its endpoint's contract and write it.
@@ -102,11 +102,11 @@ class RecordingStore:
             digest = _sha256_file(temporary)
             suffix = temporary.suffix or ".bin"
             target = media_dir / f"{digest[:20]}{suffix}"
-            stored[self.scrubber.data(url)] = f"{path.stem}.media/{target.name}"
+            stored[self.redactor.data(url)] = f"{path.stem}.media/{target.name}"
             staged.append((temporary, target))
         entry = {
-            "input": self.scrubber.data(example.input),
-            "output": self.scrubber.data(example.output),
+            "input": self.redactor.data(example.input),
+            "output": self.redactor.data(example.output),
         }
         if stored:
             entry["media"] = stored
@@ -118,13 +118,13 @@ class RecordingStore:
             "run_seconds": round(max(example.run_seconds, 0.0), 3),
         }
         contract["recorded"] = self.traits.setdefault(
-            example.endpoint_id, Traits(self.scrubber.url(self.upstream))
+            example.endpoint_id, Traits(self.redactor.url(self.upstream))
         ).to_json()
         text = (
             "# Recorded by `mockserver record`; replay with `mockserver serve --contracts DIR`.\n"
         )
         text += yaml.safe_dump(contract, sort_keys=False, allow_unicode=True, width=100)
-        self.scrubber.ensure_clean(text, str(path))
+        self.redactor.ensure_clean(text, str(path))
         for temporary, target in staged:
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(temporary, target)

@@ -20,7 +20,7 @@ from mockserver.cli import build_parser, config_from_args, main
 from mockserver.client import ClientSettings, FalClient
 from mockserver.client.protocol import AuthScheme
 from mockserver.profiles import get_profile
-from mockserver.recording import Recorder, RecordingStore, Scrubber, create_recorder_app
+from mockserver.recording import Recorder, RecordingStore, Redactor, create_recorder_app
 from tests.e2e.server import ServerPool, serving_app
 
 pytestmark = pytest.mark.e2e
@@ -48,12 +48,12 @@ def recording(
     servers: ServerPool,
     out: Path,
     *server_args: str,
-    scrubber: Scrubber | None = None,
+    redactor: Redactor | None = None,
     timeout: float = 30.0,
     auth_scheme: str | None = None,
 ) -> Iterator[Session]:
     upstream = servers.get("--instant", *server_args)
-    store = RecordingStore(out, scrubber or Scrubber.build(), upstream)
+    store = RecordingStore(out, redactor or Redactor.build(), upstream)
     recorder = Recorder(upstream, store, timeout=timeout, auth_scheme=auth_scheme)
     with serving_app(create_recorder_app(recorder)) as proxy:
         yield Session(upstream, proxy, out, recorder)
@@ -211,9 +211,9 @@ def test_upstream_failures_pass_through_and_are_not_recorded(
 def test_secrets_are_scrubbed_before_anything_is_written(
     mock_servers: ServerPool, tmp_path: Path
 ) -> None:
-    scrubber = Scrubber.build(fields=["prompt"], patterns=[r"cat-\d{4}"])
+    redactor = Redactor.build(fields=["prompt"], patterns=[r"cat-\d{4}"])
     with (
-        recording(mock_servers, tmp_path, scrubber=scrubber) as session,
+        recording(mock_servers, tmp_path, redactor=redactor) as session,
         session.client("official") as fal,
     ):
         fal.subscribe(

@@ -1,4 +1,4 @@
-"""The recording store and scrubber on their own: leaks refused, bad media paths named."""
+"""The recording store and redactor on their own: leaks refused, bad media paths named."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mockserver.catalog import ContractError, load_contract
-from mockserver.recording import LeakError, RecordingStore, Scrubber
+from mockserver.recording import LeakError, RecordingStore, Redactor
 from mockserver.recording.store import RecordedExample, contract_path
 
 KEY = "store-secret-key-42"
@@ -27,20 +27,20 @@ def _example(tmp_path: Path, prompt: str) -> RecordedExample:
 def test_a_fixture_still_holding_the_key_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    scrubber = Scrubber.build()
-    scrubber.learn(f"Key {KEY}")
-    store = RecordingStore(tmp_path / "out", scrubber, "https://upstream.example")
+    redactor = Redactor.build()
+    redactor.learn_authorization(f"Key {KEY}")
+    store = RecordingStore(tmp_path / "out", redactor, "https://upstream.example")
     # Defeat the scrubbing itself: the last check must still stop the write.
-    monkeypatch.setattr(scrubber, "data", lambda value: value)
+    monkeypatch.setattr(redactor, "data", lambda value: value)
     with pytest.raises(LeakError, match="nothing was written"):
         store.add(_example(tmp_path, f"prompt with {KEY}"))
     assert not (tmp_path / "out").exists()
 
 
 def test_scrubbing_masks_the_key_in_any_string(tmp_path: Path) -> None:
-    scrubber = Scrubber.build()
-    scrubber.learn(f"Bearer {KEY}")
-    store = RecordingStore(tmp_path / "out", scrubber, f"https://upstream.example/?api_key={KEY}")
+    redactor = Redactor.build()
+    redactor.learn_authorization(f"Bearer {KEY}")
+    store = RecordingStore(tmp_path / "out", redactor, f"https://upstream.example/?api_key={KEY}")
     path = store.add(_example(tmp_path, f"prompt with {KEY}"))
     text = path.read_text()
     assert KEY not in text and "prompt with ***" in text and "api_key=***" in text
@@ -53,8 +53,8 @@ def test_scrubbing_masks_the_key_in_any_string(tmp_path: Path) -> None:
 
 
 def test_a_contract_naming_media_outside_its_directory_fails_to_load(tmp_path: Path) -> None:
-    scrubber = Scrubber.build()
-    path = RecordingStore(tmp_path / "out", scrubber, "https://u.example").add(
+    redactor = Redactor.build()
+    path = RecordingStore(tmp_path / "out", redactor, "https://u.example").add(
         _example(tmp_path, "p")
     )
     text = path.read_text()
@@ -71,8 +71,8 @@ def test_a_contract_naming_media_outside_its_directory_fails_to_load(tmp_path: P
 
 def test_bad_scrub_patterns_are_named() -> None:
     with pytest.raises(ValueError, match=r"--scrub-pattern '\(': "):
-        Scrubber.build(patterns=["("])
-    scrubber = Scrubber.build(fields=["my_field"])
-    assert scrubber.data({"a": {"my_field": "v", "session_id": "s", "keep": "k"}}) == {
+        Redactor.build(patterns=["("])
+    redactor = Redactor.build(fields=["my_field"])
+    assert redactor.data({"a": {"my_field": "v", "session_id": "s", "keep": "k"}}) == {
         "a": {"my_field": "***", "session_id": "***", "keep": "k"}
     }
