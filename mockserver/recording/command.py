@@ -116,6 +116,12 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
     recorder = Recorder(
         args.upstream, store, public_url=args.public_url, timeout=args.timeout, auth_scheme=scheme
     )
+    if store.cleaned:
+        console.print(
+            f"removed {len(store.cleaned)} leftover(s) of an interrupted recording from {args.out}"
+            " (scratch files, temporary contracts, unreferenced media)",
+            highlight=False,
+        )
     base = args.public_url or f"http://{args.host}:{args.port}"
 
     def announce() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -168,7 +167,12 @@ class Recorder:
             return _failure(502, f"the upstream broke off its answer: {type(exc).__name__}")
         finally:
             await upstream.aclose()
-        await self._observe(request, action, route, body, upstream, data)
+        try:
+            await self._observe(request, action, route, body, upstream, data)
+        except Exception as exc:
+            # Recording is a side effect: whatever goes wrong with it, the
+            # client still gets the upstream's answer, and the problem is listed.
+            self._problem(f"{request.url.path}: recording failed: {type(exc).__name__}: {exc}")
         return Response(
             self._rewrite(data, request),
             status_code=upstream.status_code,
@@ -320,13 +324,13 @@ class Recorder:
     async def _record(self, job: _Job, output: dict[str, Any]) -> None:
         completed = job.completed or time.monotonic()
         started = job.started or completed
-        with tempfile.TemporaryDirectory(prefix="fal-record-") as scratch:
+        with self.store.scratch() as scratch:
             media: dict[str, Path] = {}
             for index, item in enumerate(media_objects(output)):
                 url = item["url"]
                 if url in media:
                     continue
-                saved = await self._download(url, item.get("content_type"), Path(scratch), index)
+                saved = await self._download(url, item.get("content_type"), scratch, index)
                 if saved is not None:
                     media[url] = saved
             example = RecordedExample(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import os
+import shutil
 import tempfile
 import threading
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
@@ -15,6 +19,7 @@ from typing import Any
 import yaml
 
 from mockserver.catalog import Catalog, ContractError, load_contract
+from mockserver.contracts import load_data_file
 from mockserver.endpoints import EndpointId
 from mockserver.redact import Redactor
 
@@ -67,8 +72,21 @@ def contract_path(root: Path, endpoint_id: str) -> Path:
     return root / "models" / Path(*parts.parts[:-1]) / f"{parts.name}.yaml"
 
 
+#: The hidden folder inside `--out` where downloads land before they are kept
+#: (same file system as the contracts, so keeping one is an atomic rename).
+SCRATCH = ".recording"
+
+
 class RecordingStore:
-    """The output directory of a recording; thread-safe, writes atomically."""
+    """The output directory of a recording; thread-safe, writes atomically.
+
+    Nothing is ever half-written: media are downloaded into a scratch folder
+    inside the directory, renamed into place, and only then referenced by a
+    contract, itself written to a hidden temporary file and renamed. A run that
+    was killed can still leave pieces (scratch files, temporary contracts,
+    media no contract references yet); the next store on the directory removes
+    them first and lists them in `cleaned`. One recorder per directory.
+    """
 
     def __init__(self, root: Path, redactor: Redactor, upstream: str) -> None:
         self.root = root
@@ -78,6 +96,17 @@ class RecordingStore:
         self._lock = threading.Lock()
         self._builtin = Catalog.load()
         self.written: list[Path] = []
+        self.cleaned: list[Path] = clean_leftovers(root)
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[Path]:
+        """A fresh folder for downloads, removed afterwards whatever happens."""
+        folder = self.root / SCRATCH / uuid.uuid4().hex
+        folder.mkdir(parents=True)
+        try:
+            yield folder
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def trait(self, endpoint_id: str) -> Traits:
         """The traits being observed for an endpoint."""
@@ -125,18 +154,37 @@ class RecordingStore:
         )
         text += yaml.safe_dump(contract, sort_keys=False, allow_unicode=True, width=100)
         self.redactor.ensure_clean(text, str(path))
-        for temporary, target in staged:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(temporary, target)
-        _write_checked(path, text)
+        added: list[Path] = []
+        try:
+            # Media first, so the contract that names them is complete when it
+            # appears; a crash in between leaves unreferenced media, which the
+            # next start removes.
+            for temporary, target in staged:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not target.exists():
+                    added.append(target)
+                os.replace(temporary, target)
+            _write_checked(path, text)
+        except BaseException:
+            for target in added:
+                target.unlink(missing_ok=True)
+            raise
         self.written.append(path)
         return path
 
     def _existing(self, path: Path) -> dict[str, Any] | None:
+        """The contract already at `path`; `ContractError` when it does not load
+        (it is left as it is: the example is not recorded rather than lost)."""
         if not path.is_file():
             return None
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return data if isinstance(data, dict) else None
+        try:
+            load_contract(path)
+        except ContractError as exc:
+            raise ContractError(
+                f"the contract already in --out does not load, so it is not overwritten: {exc}"
+            ) from None
+        data: dict[str, Any] = load_data_file(path)
+        return data
 
     def _new_contract(self, example: RecordedExample) -> dict[str, Any]:
         """A contract for an endpoint seen for the first time: the shipped schemas
@@ -164,6 +212,55 @@ class RecordingStore:
         )
         contract["examples"] = []
         return contract
+
+
+def clean_leftovers(root: Path) -> list[Path]:
+    """Remove what a killed recording left in `root`: the scratch folder, hidden
+    temporary contracts, and media files that no contract references."""
+    if not root.is_dir():
+        return []
+    removed: list[Path] = []
+    scratch = root / SCRATCH
+    if scratch.exists():
+        shutil.rmtree(scratch, ignore_errors=True)
+        removed.append(scratch)
+    models = root / "models"
+    if not models.is_dir():
+        return removed
+    for temporary in models.rglob(".*.yaml.tmp"):
+        temporary.unlink(missing_ok=True)
+        removed.append(temporary)
+    for folder in sorted(models.rglob("*.media")):
+        if not folder.is_dir():
+            continue
+        contract = folder.with_name(folder.name.removesuffix(".media") + ".yaml")
+        referenced = _referenced_media(contract)
+        if referenced is None:  # a contract that does not load: touch nothing of it
+            continue
+        for file in folder.iterdir():
+            if file.is_file() and file.name not in referenced:
+                file.unlink()
+                removed.append(file)
+    return removed
+
+
+def _referenced_media(contract: Path) -> set[str] | None:
+    """The media file names a contract references (empty when there is no
+    contract; None when it cannot be read)."""
+    if not contract.is_file():
+        return set()
+    try:
+        data = load_data_file(contract)
+    except ValueError:
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("examples"), list):
+        return None
+    return {
+        PurePosixPath(str(relative)).name
+        for example in data["examples"]
+        if isinstance(example, dict) and isinstance(example.get("media"), dict)
+        for relative in example["media"].values()
+    }
 
 
 def _first_size(output: dict[str, Any]) -> list[int]:
