@@ -19,6 +19,7 @@ from mockserver.check.scenarios import ScenarioError
 from mockserver.cli_output import error, plain, warning
 from mockserver.clock import Clock, ManualClock, RealClock
 from mockserver.contracts import load_data_file
+from mockserver.exposure import CONTROL_TOKEN_ENV, decide
 from mockserver.load import command as load_command
 from mockserver.mock import FalMock, MockConfig
 from mockserver.profiles import PROFILES, get_profile
@@ -61,7 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default: %(default)s); any other than loopback needs"
+        " --control-token or --allow-remote-control",
+    )
+    serve.add_argument(
+        "--control-token",
+        metavar="TOKEN",
+        default=os.environ.get(CONTROL_TOKEN_ENV) or None,
+        help="require 'Authorization: Bearer TOKEN' on every /_mock/* request"
+        f" (default: ${CONTROL_TOKEN_ENV}, else none)",
+    )
+    serve.add_argument(
+        "--allow-remote-control",
+        action="store_true",
+        help="bind a non-loopback --host with an open control API (no token): anyone who"
+        " reaches the port can reset the mock, move its clock and script failures",
+    )
     serve.add_argument(
         "--port",
         type=int,
@@ -250,8 +269,10 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
         value = getattr(args, name)
         if value is not None and value < 0:
             raise ValueError(f"--{name.replace('_', '-')} must not be negative")
+    control = decide(args.host, args.control_token, args.allow_remote_control)
     return MockConfig(
         profile=get_profile(args.profile or recorded_profile(args.contracts) or "official"),
+        control=control,
         keys=keys,
         public_url=args.public_url,
         contracts=tuple(args.contracts),
@@ -319,7 +340,8 @@ def _serve(args: argparse.Namespace, console: Console, errors: Console) -> int:
                 f" on {base} ({profile.name} profile: {_profile_reason(args)};"
                 f" 'Authorization: {profile.auth_scheme} <key>')\n"
                 f"  {_models_text(args, len(mock.catalog))} · {args.clock} clock"
-                f" · control API {base}/_mock/ · OpenAPI {base}/openapi.json",
+                f" · control API {base}/_mock/ · OpenAPI {base}/openapi.json\n"
+                f"  {config.control.describe()}",
             )
         )
         console.file.flush()  # whoever started us may be waiting for that line

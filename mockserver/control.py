@@ -1,8 +1,8 @@
 """The control API under ``/_mock/``: the HTTP twin of `FalMock`'s control methods.
 
 For tests that run the server out of process: reset, move the clock, script
-outcomes and faults, and read what the code under test sent. It needs no key;
-bind the server to loopback (the default) when that matters.
+outcomes and faults, and read what the code under test sent. It needs no fal
+key; on a non-loopback bind it needs the control token (`mockserver.exposure`).
 
 Every input goes through the one rule of `mockserver.jsonfields` before
 anything changes; the answer to a refused call is decided by the error's type:
@@ -52,6 +52,12 @@ def routes() -> list[BaseRoute]:
 
 def _guard(endpoint: Endpoint) -> Endpoint:
     async def guarded(request: Request) -> Response:
+        if not _mock(request).config.control.allows(request.headers.get("authorization")):
+            return json_response(
+                401,
+                {"detail": "The control API needs 'Authorization: Bearer <control token>'"},
+                {"WWW-Authenticate": "Bearer"},
+            )
         try:
             return await endpoint(request)
         except HttpError as error:

@@ -25,6 +25,7 @@ from mockserver.catalog import Catalog, Model, generic_model, random_seed
 from mockserver.catalog_cache import cached_catalog
 from mockserver.clock import Clock, ManualClock, NotManualClock, RealClock, iso_timestamp
 from mockserver.endpoints import EndpointId, request_path
+from mockserver.exposure import ControlAccess
 from mockserver.faults import Fault, FaultPlan
 from mockserver.jsonfields import InvalidControlInput
 from mockserver.markers import MarkerWatch
@@ -134,6 +135,7 @@ class MockConfig:
     webhooks: WebhookConfig = field(default_factory=WebhookConfig)
     # "404" like fal; "generic": endpoints the catalog lacks get a generic image answer.
     unknown_endpoints: Literal["404", "generic"] = "404"
+    control: ControlAccess = field(default_factory=ControlAccess)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,141 @@
+"""A non-loopback bind needs a control token or an explicit --allow-remote-control.
+
+Nothing here binds a non-loopback address: the decision, the CLI's refusal and
+its start-up banner (uvicorn.run replaced), and the token check in process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from mockserver import FalMock, ManualClock, MockConfig, create_app
+from mockserver.cli import main
+from mockserver.exposure import ControlAccess, ExposureRefused, decide, is_loopback
+from tests.conftest import AUTH, DEV
+
+TOKEN = "control-token-5f4e3d2c1b"
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.8.9.10", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.20", False),
+        ("example.internal", False),
+    ],
+)
+def test_what_counts_as_loopback(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+def test_the_decision() -> None:
+    assert decide("127.0.0.1", None, False) == ControlAccess()
+    with pytest.raises(ExposureRefused, match="--control-token"):
+        decide("0.0.0.0", None, False)
+    with pytest.raises(ExposureRefused):
+        decide("0.0.0.0", "   ", False)  # a blank token is no token
+    assert decide("0.0.0.0", TOKEN, False) == ControlAccess(token=TOKEN, remote=True)
+    assert decide("0.0.0.0", None, True) == ControlAccess(remote=True)
+    assert TOKEN not in repr(decide("0.0.0.0", TOKEN, False))
+
+
+def _serve(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, dict[str, Any]]:
+    """Run `mockserver serve` up to the point of serving; nothing binds the asked host."""
+    import socket
+
+    import uvicorn
+
+    called: dict[str, Any] = {}
+
+    def bind_socket(config: uvicorn.Config) -> socket.socket:
+        called["host"] = config.host
+        called["app"] = config.app
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))  # loopback, whatever --host said
+        return sock
+
+    class Server:
+        def __init__(self, config: uvicorn.Config) -> None:
+            pass
+
+        def run(self, sockets: list[socket.socket]) -> None:
+            for sock in sockets:
+                sock.close()
+
+    monkeypatch.setattr(uvicorn.Config, "bind_socket", bind_socket)
+    monkeypatch.setattr(uvicorn, "Server", Server)
+    return main(["serve", *argv]), called
+
+
+def test_serve_refuses_an_open_control_api_on_the_network(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("MOCKSERVER_CONTROL_TOKEN", raising=False)
+    code, called = _serve(monkeypatch, "--host", "0.0.0.0")
+    assert code == 2 and called == {}
+    err = capsys.readouterr().err
+    assert "--control-token" in err and "--allow-remote-control" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "said"),
+    [
+        (["--host", "0.0.0.0", "--control-token", TOKEN], None, "needs 'Authorization: Bearer"),
+        (["--host", "0.0.0.0"], TOKEN, "needs 'Authorization: Bearer"),
+        (["--host", "0.0.0.0", "--allow-remote-control"], None, "OPEN to the network"),
+        ([], None, "this machine only"),
+    ],
+)
+def test_serve_says_how_the_control_api_is_reachable(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    env: str | None,
+    said: str,
+) -> None:
+    if env is None:
+        monkeypatch.delenv("MOCKSERVER_CONTROL_TOKEN", raising=False)
+    else:
+        monkeypatch.setenv("MOCKSERVER_CONTROL_TOKEN", env)
+    code, called = _serve(monkeypatch, *argv)
+    assert code == 0 and called["host"] == (argv[1] if argv else "127.0.0.1")
+    out = capsys.readouterr().out
+    assert said in out and TOKEN not in out
+    with TestClient(called["app"]) as client:
+        needs_token = "Bearer" in said
+        assert (client.get("/_mock/health").status_code == 401) is needs_token
+
+
+def test_the_token_guards_every_control_route_and_nothing_else() -> None:
+    mock = FalMock(MockConfig(control=ControlAccess(token=TOKEN, remote=True)), clock=ManualClock())
+    with TestClient(create_app(mock)) as client:
+        for method, path in [
+            ("GET", "/_mock/health"),
+            ("POST", "/_mock/reset"),
+            ("POST", "/_mock/clock/advance"),
+            ("GET", "/_mock/requests"),
+        ]:
+            for headers in (
+                {},
+                {"Authorization": "Bearer wrong"},
+                {"Authorization": TOKEN},
+                {"Authorization": f"Key {TOKEN}"},
+            ):
+                refused = client.request(method, path, headers=headers, json={"seconds": 1})
+                assert refused.status_code == 401, (path, headers)
+                assert "control token" in refused.json()["detail"]
+                assert refused.headers["www-authenticate"] == "Bearer"
+        assert mock.clock.now() == ManualClock().now()  # nothing moved
+        allowed = client.get("/_mock/health", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert allowed.status_code == 200
+        # The protocol still takes fal keys, not the control token.
+        assert client.post(f"/{DEV}", json={"prompt": "x"}, headers=AUTH).status_code == 200
