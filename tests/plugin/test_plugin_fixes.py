@@ -159,7 +159,8 @@ def test_one(fal_mock):
 def test_two(fal_mock):
     mock, catalog = seen[0]
     assert fal_mock.mock is not mock and fal_mock.mock.catalog is catalog
-    assert fal_mock.requests == [] and fal_mock.mock._next_outcomes == {}
+    assert fal_mock.requests == []
+    assert fal_mock.mock.outcomes.take("fal-ai/flux-1/dev").kind == "success"
 """
     )
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
