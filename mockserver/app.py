@@ -72,6 +72,7 @@ class _ProtocolPath(Convertor[str]):
 
 
 register_url_convertor("falpath", _ProtocolPath())
+_ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 _METHODS = {"result": "GET", "status": "GET", "stream": "GET", "cancel": "PUT"}
 _STREAM_POLL_SECONDS = 0.1
 _WEBHOOK_POLL_SECONDS = 0.05
@@ -85,7 +86,9 @@ def create_app(mock: FalMock | None = None, config: MockConfig | None = None) ->
         # First, and by a path pattern that leaves out the reserved prefixes:
         # status polls (the hot path) match at once instead of after every
         # other route.
-        Route("/{path:falpath}", _protocol, methods=["GET", "POST", "PUT"]),
+        # Every method: the handlers answer 405 with the Allow header of the
+        # operation the path names (Starlette's would list this route's).
+        Route("/{path:falpath}", _protocol, methods=list(_ALL_METHODS)),
         Route("/openapi.json", _openapi, methods=["GET"]),
         Route("/.well-known/jwks.json", _jwks, methods=["GET"]),
         Mount("/_mock", routes=control.routes()),

@@ -101,14 +101,29 @@ def hostname(host_header: str) -> str:
     return host.rsplit(":", 1)[0] if ":" in host else host
 
 
+_TRUE_FLAGS = ("1", "true", "yes", "on")
+_FALSE_FLAGS = ("0", "false", "no", "off", "")
+
+
+def flag_pattern() -> str:
+    """The values `parse_flag` takes, as a pattern the OpenAPI document states:
+    any case, surrounding whitespace ignored (ECMA-262 and Python alike)."""
+    words = [
+        "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+        for word in _TRUE_FLAGS + _FALSE_FLAGS
+        if word
+    ]
+    return rf"^\s*(?:{'|'.join(words)})?\s*(?![\s\S])"
+
+
 def parse_flag(value: str | None, name: str) -> bool:
     """A boolean query parameter as clients send it: 1/0, true/false, or absent."""
     if value is None:
         return False
     lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
+    if lowered in _TRUE_FLAGS:
         return True
-    if lowered in ("0", "false", "no", "off", ""):
+    if lowered in _FALSE_FLAGS:
         return False
     raise validation_error(
         ["query", name], "Input should be a valid boolean (1/0 or true/false)", "bool_parsing"

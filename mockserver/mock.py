@@ -19,7 +19,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from mockserver.catalog import Catalog, Model, generic_model, random_seed
 from mockserver.catalog_cache import cached_catalog
@@ -37,7 +36,7 @@ from mockserver.queue import Job, Priority, QueueEngine, QueueFull, Retention, S
 from mockserver.redact import Redactor, fingerprint, redact_headers, redact_url
 from mockserver.tokens import TokenIssuer
 from mockserver.uploads import UploadStore
-from mockserver.webhooks import WebhookConfig, WebhookDispatcher, webhook_body
+from mockserver.webhooks import WebhookConfig, WebhookDispatcher, is_webhook_url, webhook_body
 
 #: What `mockserver serve` uses when a contract sets no timing: a person polling
 #: with curl sees each phase.
@@ -293,7 +292,7 @@ class FalMock:
         issues = model.validate(payload)
         if issues:
             raise HttpError(422, {"detail": [issue.to_json() for issue in issues]})
-        if webhook is not None and not _is_http_url(webhook):
+        if webhook is not None and not is_webhook_url(webhook):
             raise validation_error(
                 ["query", "fal_webhook"], "Input should be an http(s) URL", "url_parsing"
             )
@@ -737,11 +736,6 @@ def _timeout(value: str | None) -> float | None:
             "float_parsing",
         )
     return seconds
-
-
-def _is_http_url(value: str) -> bool:
-    parts = urlsplit(value)
-    return parts.scheme in ("http", "https") and bool(parts.netloc) and len(value) <= 2048
 
 
 class _JobMedia:

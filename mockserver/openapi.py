@@ -9,6 +9,8 @@ from typing import Any
 
 from mockserver.catalog import Catalog
 from mockserver.contracts import load_data_file, protocol_dir
+from mockserver.http import flag_pattern
+from mockserver.webhooks import WEBHOOK_URL_MAX_LENGTH, WEBHOOK_URL_PATTERN
 
 _documents: weakref.WeakKeyDictionary[Catalog, dict[str, Any]] = weakref.WeakKeyDictionary()
 
@@ -29,6 +31,20 @@ def document(catalog: Catalog) -> dict[str, Any]:
 
 def _build(catalog: Catalog) -> dict[str, Any]:
     doc = copy.deepcopy(_protocol())
+    # The query parameters' patterns come from the code that applies them, so
+    # the document cannot say something else than the server does.
+    doc["components"]["parameters"]["Logs"]["schema"]["pattern"] = flag_pattern()
+    webhook = {
+        "name": "fal_webhook",
+        "in": "query",
+        "required": False,
+        "description": "Where the result is delivered (signed) when the request ends",
+        "schema": {
+            "type": "string",
+            "pattern": WEBHOOK_URL_PATTERN,
+            "maxLength": WEBHOOK_URL_MAX_LENGTH,
+        },
+    }
     queued = {"$ref": "#/components/schemas/QueueStatus"}
     for model in catalog:
         name = "Input_" + model.endpoint_id.replace("/", "_").replace("-", "_")
@@ -37,14 +53,7 @@ def _build(catalog: Catalog) -> dict[str, Any]:
         doc["paths"]["/" + model.endpoint_id] = {
             "post": {
                 "summary": f"Submit to {model.endpoint_id}: {model.title}",
-                "parameters": [
-                    {
-                        "name": "fal_webhook",
-                        "in": "query",
-                        "required": False,
-                        "schema": {"type": "string"},
-                    }
-                ],
+                "parameters": [webhook],
                 "requestBody": {
                     "required": True,
                     "content": {
@@ -56,7 +65,7 @@ def _build(catalog: Catalog) -> dict[str, Any]:
                         "description": "Queued",
                         "content": {"application/json": {"schema": queued}},
                     },
-                    "401": {"description": "Missing or invalid key"},
+                    "401": {"$ref": "#/components/responses/Unauthorized"},
                     "422": {
                         "description": "Invalid input",
                         "content": {

@@ -166,7 +166,10 @@ class Redactor:
 
     def url(self, value: str) -> str:
         """A URL (or a path with a query) with secret query values masked."""
-        parts = urlsplit(value)
+        try:
+            parts = urlsplit(value)
+        except ValueError:  # "http://[": not a URL after all; its query cannot be read
+            return self.text(value.split("?", 1)[0] + ("?" + MASK if "?" in value else ""))
         if not parts.query:
             return self.text(value)
         pairs = parse_qsl(parts.query, keep_blank_values=True)

@@ -20,6 +20,7 @@ import heapq
 import ipaddress
 import itertools
 import json
+import re
 import secrets
 import threading
 import time
@@ -73,6 +74,22 @@ def _allow_entry(entry: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | 
                 f"webhook allow-list entry {entry!r} is not a host or network"
             ) from None
         return name
+
+
+#: What `?fal_webhook=` accepts; the OpenAPI document states this very pattern.
+#: http(s), then a host (a name or an IPv4 address, with optional user info and
+#: port; IPv6 literals are not taken: use a name such as localhost), then any
+#: printable ASCII. Written to mean the same in Python and ECMA-262 (the
+#: document's dialect): `(?![\s\S])` is the end of the string in both, where
+#: `$` would also match before a final newline.
+WEBHOOK_URL_PATTERN = r"^https?://[A-Za-z0-9._~%!$&'()*+,;=:@-]+(?:[/?#][!-~]*)?(?![\s\S])"
+WEBHOOK_URL_MAX_LENGTH = 2048
+_WEBHOOK_URL = re.compile(WEBHOOK_URL_PATTERN)
+
+
+def is_webhook_url(value: str) -> bool:
+    """Is `value` a URL `?fal_webhook=` accepts (`WEBHOOK_URL_PATTERN`, at most 2048 characters)?"""
+    return len(value) <= WEBHOOK_URL_MAX_LENGTH and _WEBHOOK_URL.search(value) is not None
 
 
 def is_allowed(url: str, allow: Iterable[str]) -> bool:

@@ -111,3 +111,11 @@ def test_access_log_lines_are_masked() -> None:
 def test_check_reports_mask_each_part_of_the_key() -> None:
     shown = excerpt(f'{{"detail": "bad key {KEY_ID}", "echo": "{KEY_SECRET}"}}', (KEY,))
     assert KEY_ID not in shown and KEY_SECRET not in shown
+
+
+def test_a_malformed_url_is_masked_not_crashed_on() -> None:
+    assert Redactor().url("http://[x/?token=abc") == "http://[x/?***"
+    assert Redactor().query({"fal_webhook": "http://[", "a": "1"}) == {
+        "fal_webhook": "http://[",
+        "a": "1",
+    }
