@@ -15,6 +15,8 @@ import re
 import threading
 from typing import Any
 
+from mockserver.jsonfields import InvalidControlInput
+
 _MAX_PREFIXES = 16
 _PREFIX = re.compile(r"^[A-Za-z0-9_.-]{4,64}$")
 
@@ -28,12 +30,12 @@ class MarkerWatch:
         self._patterns: dict[str, re.Pattern[str]] = {}
 
     def watch(self, prefix: str) -> None:
-        """Start counting markers ``<prefix>-<word>``; ValueError for a bad prefix."""
+        """Start counting markers ``<prefix>-<word>``; InvalidControlInput for a bad prefix."""
         if not isinstance(prefix, str) or not _PREFIX.match(prefix):
-            raise ValueError("'prefix' must be 4 to 64 letters, digits, '_', '.' or '-'")
+            raise InvalidControlInput("'prefix' must be 4 to 64 letters, digits, '_', '.' or '-'")
         with self._lock:
             if prefix not in self._seen and len(self._seen) >= _MAX_PREFIXES:
-                raise ValueError(f"at most {_MAX_PREFIXES} prefixes are watched at once")
+                raise InvalidControlInput(f"at most {_MAX_PREFIXES} prefixes are watched at once")
             self._seen.setdefault(prefix, {})
             self._patterns[prefix] = re.compile(re.escape(prefix) + r"-\w+")
 
