@@ -52,27 +52,23 @@ def _serve(monkeypatch: pytest.MonkeyPatch, *argv: str) -> tuple[int, dict[str, 
     """Run `mockserver serve` up to the point of serving; nothing binds the asked host."""
     import socket
 
-    import uvicorn
+    from mockserver import serving
 
     called: dict[str, Any] = {}
 
-    def bind_socket(config: uvicorn.Config) -> socket.socket:
-        called["host"] = config.host
-        called["app"] = config.app
+    def bind(host: str, port: int) -> socket.socket:
+        called["host"] = host
         sock = socket.socket()
         sock.bind(("127.0.0.1", 0))  # loopback, whatever --host said
         return sock
 
-    class Server:
-        def __init__(self, config: uvicorn.Config) -> None:
-            pass
+    def run(app: Any, sock: socket.socket, *, announce: Any, **config: Any) -> None:
+        called["app"] = app
+        announce()
+        sock.close()
 
-        def run(self, sockets: list[socket.socket]) -> None:
-            for sock in sockets:
-                sock.close()
-
-    monkeypatch.setattr(uvicorn.Config, "bind_socket", bind_socket)
-    monkeypatch.setattr(uvicorn, "Server", Server)
+    monkeypatch.setattr(serving, "bind", bind)
+    monkeypatch.setattr(serving, "run", run)
     return main(["serve", *argv]), called
 
 
