@@ -213,8 +213,10 @@ class FalMock:
         self.tokens = TokenIssuer(self.clock)
         self._log: deque[RecordedRequest] = deque(maxlen=self.config.request_log_size)
         # Encoded status answers of finished jobs: a finished job's status never
-        # changes, and clients poll it repeatedly. Bounded, oldest out first.
-        self._final_status: dict[tuple[str, str, bool], bytes] = {}
+        # changes, and clients poll it repeatedly. Keyed by job id, then (base
+        # URL, with logs), so a purged job's answers go with it. Bounded, oldest
+        # job out first.
+        self._final_status: dict[str, dict[tuple[str, bool], bytes]] = {}
         self.engine = QueueEngine(
             self.clock,
             runners=self.config.runners,
@@ -390,15 +392,19 @@ class FalMock:
         if job.state is not State.COMPLETED:
             code, body = self.status_body(job, base_url, with_logs=with_logs)
             return code, compact_json(body)
-        key = (job.id, base_url, with_logs)
-        cached = self._final_status.get(key)
+        key = (base_url, with_logs)
+        answers = self._final_status.get(job.id)
+        cached = answers.get(key) if answers is not None else None
         if cached is None:
             _, body = self.status_body(job, base_url, with_logs=with_logs)
             cached = compact_json(body)
             with self._lock:
-                if len(self._final_status) >= _FINAL_STATUS_CACHE:
-                    del self._final_status[next(iter(self._final_status))]
-                self._final_status[key] = cached
+                answers = self._final_status.get(job.id)
+                if answers is None:
+                    if len(self._final_status) >= _FINAL_STATUS_CACHE:
+                        del self._final_status[next(iter(self._final_status))]
+                    answers = self._final_status[job.id] = {}
+                answers[key] = cached
         return 200, cached
 
     def error_of(self, job: Job) -> HttpError | None:
@@ -657,6 +663,7 @@ class FalMock:
         self.webhooks.enqueue(job.id, job.tenant, extras.webhook, body)
 
     def _purge(self, job: Job) -> None:
+        self._final_status.pop(job.id, None)
         for token in job.media:
             self._media.pop(token, None)
         self._extras.pop(job.id, None)

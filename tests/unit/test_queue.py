@@ -236,3 +236,23 @@ def test_queue_positions_match_a_walk_of_the_queue_through_cancels_and_prioritie
             assert engine.queue_position(job) == best[job.id], f"step {step}"
     assert any(j.cancelled for j in submitted) and any(j.timed_out for j in submitted)
     assert any(j.priority == "low" and j.state is State.COMPLETED for j in submitted)
+
+
+def test_a_mass_expiry_is_purged_in_bounded_batches_and_hidden_at_once(
+    clock: ManualClock,
+) -> None:
+    purged: list[str] = []
+    engine = QueueEngine(
+        clock, runners=3000, retention=Retention(seconds=60), on_purge=lambda j: purged.append(j.id)
+    )
+    jobs = [_submit(engine, run=0.0)[0] for _ in range(2500)]
+    clock.advance(61)  # every job expires at the same instant
+    # one bounded batch was dropped; the rest waits for later requests...
+    assert len(purged) == 1000 and len(engine) == 1500
+    # ...but none is visible any more
+    assert engine.get(jobs[-1].id) is None and engine.jobs() == []
+    while len(engine):
+        before = len(engine)
+        engine.sync()
+        assert before - len(engine) <= 1000  # never the whole backlog in one pass
+    assert sorted(purged) == sorted(j.id for j in jobs)
