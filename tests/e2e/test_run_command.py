@@ -32,7 +32,9 @@ def _run(*args: str, key: str | None = "run-key") -> subprocess.CompletedProcess
 
 
 def test_run_follows_saves_and_reports(mock_servers: ServerPool, tmp_path: Path) -> None:
-    base = mock_servers.get("--queue-seconds", "0.1", "--run-seconds", "0.2")
+    # Real time: the queue phase must outlast a Python start-up on a busy
+    # machine, or the first poll already sees IN_PROGRESS.
+    base = mock_servers.get("--queue-seconds", "1.0", "--run-seconds", "0.2")
     done = _run(
         "fal-ai/flux-1/schnell",
         "--input",
