@@ -15,7 +15,7 @@ import httpx_sse
 
 from mockserver.client import protocol
 from mockserver.client.errors import FalError, FalProtocolError, FalTimeoutError, FalTransportError
-from mockserver.client.protocol import ClientSettings
+from mockserver.client.protocol import ClientSettings, SubscribeMode, check_mode
 from mockserver.client.sync import Progress, _event_json, _reason, _safe
 from mockserver.client.types import Completed, QueueHandle, Status
 
@@ -139,12 +139,13 @@ class AsyncFalClient:
         *,
         with_logs: bool = False,
         on_update: Callable[[Status], Any] | None = None,
-        mode: str = "polling",
+        mode: SubscribeMode = "polling",
         poll_interval: float = 0.1,
         timeout: float | None = None,
         **submit_options: Any,
     ) -> dict[str, Any]:
         """Submit, follow (polling or streaming) until done, return the output."""
+        check_mode(mode)
         handle = await self.submit(endpoint_id, arguments, **submit_options)
         deadline = None if timeout is None else self._monotonic() + timeout
         updates = (

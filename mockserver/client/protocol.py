@@ -26,6 +26,18 @@ from mockserver.endpoints import Action, EndpointId, InvalidEndpointId, request_
 from mockserver.outputs import media_objects
 
 AuthScheme = Literal["Key", "Bearer"]
+#: How `subscribe` follows a request: polling its status, or its SSE status stream.
+SubscribeMode = Literal["polling", "streaming"]
+SUBSCRIBE_MODES: tuple[SubscribeMode, ...] = ("polling", "streaming")
+
+
+def check_mode(mode: str) -> None:
+    """ValueError for a `subscribe` mode that does not exist (before anything is sent:
+    a typo must not silently fall back to polling)."""
+    if mode not in SUBSCRIBE_MODES:
+        raise ValueError(f"mode must be one of {', '.join(SUBSCRIBE_MODES)}; got {mode!r}")
+
+
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
 _SNIPPET = 200
 

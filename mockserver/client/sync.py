@@ -15,7 +15,7 @@ import httpx_sse
 
 from mockserver.client import protocol
 from mockserver.client.errors import FalError, FalProtocolError, FalTimeoutError, FalTransportError
-from mockserver.client.protocol import ClientSettings
+from mockserver.client.protocol import ClientSettings, SubscribeMode, check_mode
 from mockserver.client.types import Completed, QueueHandle, Status
 
 Progress = Callable[[str, int, int | None], None]
@@ -137,7 +137,7 @@ class FalClient:
         *,
         with_logs: bool = False,
         on_update: Callable[[Status], Any] | None = None,
-        mode: str = "polling",
+        mode: SubscribeMode = "polling",
         poll_interval: float = 0.1,
         timeout: float | None = None,
         **submit_options: Any,
@@ -147,6 +147,7 @@ class FalClient:
         With `timeout`, a request not done in time is cancelled and
         `FalTimeoutError` raised.
         """
+        check_mode(mode)
         handle = self.submit(endpoint_id, arguments, **submit_options)
         deadline = None if timeout is None else self._monotonic() + timeout
         updates = (

@@ -58,6 +58,12 @@ def test_subscribe_polls_by_moving_the_mock_clock(fal: FalClient, sleeper: Sleep
     assert all(wait == 0.1 for wait in sleeper.waits)
 
 
+def test_subscribe_refuses_an_unknown_mode_before_sending(fal: FalClient, mock: FalMock) -> None:
+    with pytest.raises(ValueError, match="mode must be one of polling, streaming; got 'stream'"):
+        fal.subscribe(DEV, {"prompt": "x"}, mode="stream")  # type: ignore[arg-type]
+    assert mock.requests == []  # a typo never falls back to polling (or bills a submit)
+
+
 def test_subscribe_timeout_cancels_and_raises(fal: FalClient, mock: FalMock) -> None:
     mock.next_outcome(DEV, Outcome.slow(600))
     with pytest.raises(FalTimeoutError) as info:
