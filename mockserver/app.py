@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -74,7 +75,8 @@ class _ProtocolPath(Convertor[str]):
 register_url_convertor("falpath", _ProtocolPath())
 _ALL_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 _METHODS = {"result": "GET", "status": "GET", "stream": "GET", "cancel": "PUT"}
-_STREAM_POLL_SECONDS = 0.1
+# Wake this long after an event is due, so the clock has surely passed it.
+_CLOCK_SLACK_SECONDS = 0.002
 _WEBHOOK_POLL_SECONDS = 0.05
 _log = logging.getLogger("mockserver.webhooks")
 
@@ -352,32 +354,45 @@ async def _status_events(
     sent: tuple[State, int | None] | None = None
     logs_sent = 0
     keepalive = mock.config.stream_keepalive
-    # A real clock moves without telling anyone: look again often. A manual
-    # clock notifies the engine when it jumps, so waiting for that is enough.
-    poll = None if mock.clock.manual else _STREAM_POLL_SECONDS
     idle = 0.0
     while True:
         job = mock.engine.get(request_id, tenant)
         if job is None:  # expired mid-stream (or reset): nothing more to say
             yield _event(not_found(request_id).body)
             return
-        _, body = mock.status_body(job, base, with_logs=with_logs, logs_from=logs_sent)
-        position = body.get("queue_position")
-        new_logs = len(body["logs"]) if with_logs else 0
-        if (job.state, position) != sent or new_logs:
-            sent = (job.state, position)
-            logs_sent += new_logs
+        now = mock.clock.now()
+        position = mock.engine.queue_position(job) if job.state is State.IN_QUEUE else None
+        visible = len(job.visible_logs(now)) if with_logs else 0
+        # Cheap test first: a wake-up for another job's news costs no answer.
+        if (job.state, position) != sent or visible > logs_sent:
+            _, body = mock.status_body(job, base, with_logs=with_logs, logs_from=logs_sent)
+            sent = (job.state, body.get("queue_position"))
+            logs_sent += len(body["logs"]) if with_logs else 0
             idle = 0.0
             yield _event(body)
             if job.state is State.COMPLETED:
                 return
-        wait = keepalive - idle if poll is None else min(poll, keepalive - idle)
+        wait = keepalive - idle
+        if not mock.clock.manual:
+            # A real clock moves without telling anyone, but nothing about this
+            # job can change before its app's next event (or its next log line):
+            # sleep until then. Submits and cancels wake us through `changed`.
+            next_log = _next_log_at(job, logs_sent) if with_logs else math.inf
+            due = min(mock.engine.next_event_at(job.app_id), next_log)
+            wait = min(wait, max(due - now, 0.0) + _CLOCK_SLACK_SECONDS)
         woke = await mock.engine.changed.wait(max(wait, 0.0))
         if not woke:
             idle += wait
             if idle >= keepalive:
                 idle = 0.0
                 yield ": keep-alive\n\n"
+
+
+def _next_log_at(job: Job, logs_sent: int) -> float:
+    """When the job's next unsent log line appears (infinity if none will)."""
+    if job.started_at is None or logs_sent >= len(job.logs):
+        return math.inf
+    return job.started_at + job.logs[logs_sent].at * job.run_seconds
 
 
 def _event(body: Any) -> str:

@@ -254,6 +254,15 @@ class QueueEngine:
             job.best_position = min(job.best_position, self._apps[job.app_id].position(job))
             return job.best_position
 
+    def next_event_at(self, app_id: str) -> float:
+        """When the next start, end or missed deadline of `app_id`'s queue happens
+        (infinity if none is due): until then, and unless `changed` fires, no
+        job of that app changes state or position."""
+        with self._lock:
+            self.sync()
+            app = self._apps.get(app_id)
+            return math.inf if app is None else self._next_event(app)[0]
+
     def jobs(self) -> list[Job]:
         """Every live job, oldest first."""
         with self._lock:
@@ -372,15 +381,7 @@ class QueueEngine:
     def _advance_app(self, app: _AppQueue, now: float) -> bool:
         changed = False
         while True:
-            ending = min(app.running, key=_ends_at, default=None)
-            t_end = (
-                ending.ends_at if ending is not None and ending.ends_at is not None else math.inf
-            )
-            head = app.head() if len(app.running) < self.runners else None
-            t_start = max(head.eligible_at, app.time) if head is not None else math.inf
-            late = app.next_deadline()
-            t_late = late.start_deadline if late is not None else math.inf
-            t = min(t_end, t_start, t_late)
+            t, ending, t_end, head, t_start, late, t_late = self._next_event(app)
             if t > now:
                 return changed
             app.time = t
@@ -400,6 +401,19 @@ class QueueEngine:
                 app.remove(late)
                 late.timed_out = True
                 self._finish(late, t)
+
+    def _next_event(
+        self, app: _AppQueue
+    ) -> tuple[float, Job | None, float, Job | None, float, Job | None, float]:
+        """(when, and the candidates with their times: the run ending first, the
+        head that may start, the queued job whose deadline comes first)."""
+        ending = min(app.running, key=_ends_at, default=None)
+        t_end = ending.ends_at if ending is not None and ending.ends_at is not None else math.inf
+        head = app.head() if len(app.running) < self.runners else None
+        t_start = max(head.eligible_at, app.time) if head is not None else math.inf
+        late = app.next_deadline()
+        t_late = late.start_deadline if late is not None else math.inf
+        return min(t_end, t_start, t_late), ending, t_end, head, t_start, late, t_late
 
     def _start(self, job: Job, t: float) -> None:
         job.state = State.IN_PROGRESS

@@ -25,7 +25,8 @@ from mockserver.partials import partial_events
 from mockserver.queue import Job, State
 
 SUFFIX = "/stream"
-_POLL_SECONDS = 0.1
+# Wake this long after an event is due, so the clock has surely passed it.
+_CLOCK_SLACK_SECONDS = 0.002
 # A missed wake-up of a manual clock costs at most this long (real seconds).
 _MANUAL_RECHECK_SECONDS = 1.0
 
@@ -56,7 +57,7 @@ async def stream_output(request: Request, mock: FalMock, target: str, tenant: st
     # that will fail, when it ends): wait for that on the mock's clock.
     failing = job.outcome.failed
     while job.state is State.IN_QUEUE or (failing and job.state is not State.COMPLETED):
-        await _tick(mock, math.inf)
+        await _tick(mock, math.inf, job.app_id)
         current = mock.engine.get(job.id, tenant)
         if current is None:
             raise HttpError(404, {"detail": "Request expired"}, headers)
@@ -90,22 +91,25 @@ async def _events(mock: FalMock, tenant: str, job: Job) -> AsyncIterator[bytes]:
                 yield _event(current.result)
             return  # cancelled or expired mid-run: the stream just ends
         due = pending[0].at if pending else (current.ends_at or now)
-        waited = await _tick(mock, due)
+        waited = await _tick(mock, due, job.app_id)
         idle += waited
         if idle >= keepalive:
             idle = 0.0
             yield b": keep-alive\n\n"
 
 
-async def _tick(mock: FalMock, due: float) -> float:
+async def _tick(mock: FalMock, due: float, app_id: str) -> float:
     """Wait until the mock clock may have reached `due` or the queue changed;
     returns the real seconds waited without news (for keep-alives)."""
     if mock.clock.manual:
         # A manual clock wakes the engine's waiters when it moves.
         wait = min(mock.config.stream_keepalive, _MANUAL_RECHECK_SECONDS)
     else:
-        remaining = due - mock.clock.now()
-        wait = _POLL_SECONDS if remaining <= 0 else min(_POLL_SECONDS, remaining)
+        # Nothing about the job changes before `due` or its app's next event
+        # (submits and cancels wake us through `changed`): sleep until then.
+        due = min(due, mock.engine.next_event_at(app_id))
+        remaining = max(due - mock.clock.now(), 0.0) + _CLOCK_SLACK_SECONDS
+        wait = min(mock.config.stream_keepalive, remaining)
     woke = await mock.engine.changed.wait(wait)
     return 0.0 if woke else wait
 
