@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -31,9 +34,32 @@ async def submit(request: Request) -> Response:
     return JSONResponse({"status": "IN_QUEUE", "request_id": "x", "prompt": payload.get("prompt")})
 
 
+def _fixed(variable: str) -> bytes:
+    """Bytes the bench copied from the mock (its result, its media), so both
+    apps serve the same bytes; empty when run without them."""
+    path = os.environ.get(variable)
+    return Path(path).read_bytes() if path else b""
+
+
+_RESULT = _fixed("BENCH_RESULT_FILE")
+_MEDIA = _fixed("BENCH_MEDIA_FILE")
+
+
+async def result(request: Request) -> Response:
+    """The mock's result body, as fixed bytes."""
+    return Response(_RESULT, media_type="application/json")
+
+
+async def media(request: Request) -> Response:
+    """The mock's media file, as fixed bytes."""
+    return Response(_MEDIA, media_type="image/jpeg")
+
+
 app = Starlette(
     routes=[
         Route("/fal-ai/flux-1/requests/{request_id}/status", status, methods=["GET"]),
+        Route("/fal-ai/flux-1/requests/{request_id}", result, methods=["GET"]),
         Route("/fal-ai/flux-1/dev", submit, methods=["POST"]),
+        Route("/files/{bucket}/{name}", media, methods=["GET"]),
     ]
 )
