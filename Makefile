@@ -25,8 +25,12 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Two workers (pytest-xdist), one per core; --dist loadfile keeps each module,
+# and the servers it shares, on one worker.
+PYTEST_WORKERS ?= 2
+
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
 # The in-process suites only (no server, CLI or pip processes): for the edit-test loop.
 test-fast: $(STAMP)
