@@ -73,3 +73,37 @@ def failures(report: Report) -> dict[str, list[str]]:
         if result.outcome.value == "fail":
             found.setdefault(result.check, []).append(f"{result.name}: {result.reason}")
     return found
+
+
+#: Every kind of check the shipped scenarios run against any conforming server
+#: (the profile-specific `url-origin` and `auth-scheme` notes aside).
+SCENARIO_CHECKS = frozenset(
+    {
+        "submit-accepted",
+        "url-shape",
+        "completes",
+        "status-codes",
+        "logs-key",
+        "status-order",
+        "result",
+        "output-schema",
+        "media-download",
+        "media-size",
+        "num-images",
+        "image-size",
+        "seed-echo",
+        "output-format",
+        "cancel-queued",
+        "cancel-completed",
+        "result-early-400",
+        "unknown-id-404",
+        "auth-none",
+        "auth-wrong-key",
+        "auth-wrong-scheme",
+        "validation-422",
+        "stream-events",
+        "stream-closes",
+        "status-stream-equivalent",
+        "cross-key-404",
+    }
+)
