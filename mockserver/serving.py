@@ -40,6 +40,12 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+# TLS servers run on asyncio's event loop, not uvloop: once in CI a `wss://`
+# handshake died inside uvloop's TLS transport ("Fatal error on SSL protocol",
+# httptools' upgrade signal escaping uvicorn's handler) and the client got no answer.
+TLS_EVENT_LOOP = "asyncio"
+
+
 def _interrupt(signum: int, frame: Any) -> NoReturn:
     raise KeyboardInterrupt
 
@@ -62,6 +68,8 @@ def run(app: Any, sock: socket.socket, *, announce: Callable[[], None], **config
 
     from mockserver.redact import uvicorn_log_config
 
+    if config.get("ssl_certfile"):
+        config.setdefault("loop", TLS_EVENT_LOOP)
     # Access-log lines go through the redaction policy (`?fal_webhook=...token=`).
     server = uvicorn.Server(uvicorn.Config(app, log_config=uvicorn_log_config(), **config))
     announce()

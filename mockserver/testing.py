@@ -472,7 +472,11 @@ def _signalling_server(app: Any, ssl: dict[str, str]) -> Any:
             finally:
                 self.ready.set()
 
-    return SignallingServer(uvicorn.Config(app, log_level="warning", **ssl))  # type: ignore[arg-type]
+    from mockserver.serving import TLS_EVENT_LOOP
+
+    loop = TLS_EVENT_LOOP if ssl else "auto"
+    config = uvicorn.Config(app, log_level="warning", loop=loop, **ssl)  # type: ignore[arg-type]
+    return SignallingServer(config)
 
 
 class FalServer(Controls):
