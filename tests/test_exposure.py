@@ -135,3 +135,27 @@ def test_the_token_guards_every_control_route_and_nothing_else() -> None:
         assert allowed.status_code == 200
         # The protocol still takes fal keys, not the control token.
         assert client.post(f"/{DEV}", json={"prompt": "x"}, headers=AUTH).status_code == 200
+
+
+def test_record_refuses_a_network_bind_unless_told(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Any
+) -> None:
+    import socket
+
+    from mockserver import serving
+
+    bound: list[str] = []
+
+    def bind(host: str, port: int) -> socket.socket:
+        bound.append(host)
+        raise serving.CannotListen("not binding in this test")
+
+    monkeypatch.setattr(serving, "bind", bind)
+    argv = ["record", "--upstream", "http://127.0.0.1:9", "--out", str(tmp_path / "out")]
+    assert main([*argv, "--host", "0.0.0.0"]) == 2 and bound == []
+    err = capsys.readouterr().err
+    assert "--allow-remote" in err and "127.0.0.1:9" in err
+    assert not (tmp_path / "out").exists()  # refused before anything is written
+    # Told, it goes on to bind (where this test stops it).
+    assert main([*argv, "--host", "0.0.0.0", "--allow-remote"]) == 1 and bound == ["0.0.0.0"]
+    assert main([*argv, "--host", "localhost"]) == 1 and bound[-1] == "localhost"

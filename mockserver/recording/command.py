@@ -13,6 +13,7 @@ from rich.text import Text
 
 from mockserver import serving
 from mockserver.cli_output import plain, warning
+from mockserver.exposure import ExposureRefused, is_loopback
 from mockserver.recording.proxy import Recorder, create_recorder_app
 from mockserver.recording.store import RecordingStore
 from mockserver.redact import Redactor
@@ -45,7 +46,16 @@ def add_parser(commands: Any) -> None:
         "--out", required=True, type=Path, metavar="DIR", help="contracts directory to write"
     )
     record.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default: %(default)s)"
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default: %(default)s); any other than loopback needs"
+        " --allow-remote",
+    )
+    record.add_argument(
+        "--allow-remote",
+        action="store_true",
+        help="bind a non-loopback --host: anyone who reaches this port can send requests"
+        " through the recorder to --upstream, and what they get back is written into --out",
     )
     record.add_argument("--port", type=int, default=8001, help="port (default: %(default)s)")
     record.add_argument(
@@ -103,6 +113,12 @@ def run(args: argparse.Namespace, console: Console, errors: Console) -> int:
         raise ValueError(f"--upstream must be an http(s) URL, got {args.upstream!r}")
     if args.timeout <= 0:
         raise ValueError("--timeout must be positive")
+    if not args.allow_remote and not is_loopback(args.host):
+        raise ExposureRefused(
+            f"--host {args.host} lets anyone who reaches this port send requests through the"
+            f" recorder to {urlsplit(args.upstream).netloc} and write what comes back into"
+            f" {args.out}. Bind 127.0.0.1, or pass --allow-remote if that is what you want."
+        )
     redactor = Redactor.build(args.scrub_field, args.scrub_pattern)
     if args.key_env:
         key = os.environ.get(args.key_env, "")
