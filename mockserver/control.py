@@ -206,7 +206,8 @@ async def _deliver(request: Request) -> Response:
 
 async def _markers(request: Request) -> Response:
     """POST ``{"prefix": P}`` watches markers ``P-<word>`` in accepted submits;
-    GET ``?prefix=P`` answers marker -> the jobs (request id, key fingerprint)."""
+    GET ``?prefix=P`` answers marker -> the jobs (request id, key fingerprint, digests
+    of the input's fields, cancels received)."""
     watch = _mock(request).markers
     if request.method == "POST":
         prefix = (await _body(request)).get("prefix")

@@ -442,6 +442,7 @@ class FalMock:
 
     def cancel(self, job: Job) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body) of a cancel request."""
+        self.markers.cancelled(job.id)  # a two-sided load counts cancels that arrive
         if self.engine.cancel(job):
             return 202, {"status": "CANCELLATION_REQUESTED"}
         return 400, {"status": "ALREADY_COMPLETED", "detail": "Request already completed"}

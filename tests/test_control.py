@@ -16,6 +16,7 @@ from mockserver import (
     RealClock,
     create_app,
 )
+from mockserver.markers import field_digests
 from mockserver.redact import fingerprint
 from tests.conftest import DEV, path_of, submit
 
@@ -221,5 +222,11 @@ def test_markers_count_accepted_submits_of_a_watched_prefix(client: TestClient) 
     seen = client.get("/_mock/markers", params={"prefix": "run-x"}).json()["markers"]
     assert {m: len(jobs) for m, jobs in seen.items()} == {"run-x-1": 2, "run-x-2": 1}
     assert seen["run-x-2"][0]["key_fingerprint"] == fingerprint("k")
+    assert seen["run-x-2"][0]["fields"] == field_digests({"prompt": "run-x-2"})
+    assert seen["run-x-2"][0]["cancels"] == 0
+    request_id = seen["run-x-2"][0]["request_id"]
+    client.put(f"/fal-ai/flux-1/requests/{request_id}/cancel", headers=auth)
+    again = client.get("/_mock/markers", params={"prefix": "run-x"}).json()["markers"]
+    assert again["run-x-2"][0]["cancels"] == 1 and again["run-x-1"][0]["cancels"] == 0
     client.post("/_mock/reset")
     assert client.get("/_mock/markers", params={"prefix": "run-x"}).status_code == 404

@@ -18,7 +18,7 @@ import json
 import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import httpx
@@ -26,7 +26,8 @@ import httpx
 from mockserver.check.exchange import Exchange
 from mockserver.check.http import exchange
 from mockserver.check.pacing import Pacer
-from mockserver.check.results import Evidence, excerpt
+from mockserver.check.results import CheckResult, Evidence, Outcome, excerpt
+from mockserver.markers import field_digests, marker_pattern
 from mockserver.redact import fingerprint
 
 # Anything that could be a key in a header or a body: fingerprinted, never shown.
@@ -165,6 +166,48 @@ def customer_texts(exchanges: Iterable[Exchange]) -> list[tuple[str, str]]:
     return texts
 
 
+# The control API's answers, read by plain functions: `UpstreamControl` (asyncio)
+# and `mockserver load` (gevent, another HTTP client) share them.
+
+
+def health_problem(answer: Exchange, control_url: str) -> str | None:
+    """What is wrong with the mock's ``GET /health`` answer (None when it is up)."""
+    data = answer.json_object()
+    if answer.status_code != 200 or data is None or data.get("status") != "ok":
+        return f"the mock's control API did not answer at {control_url}: {answer.describe()}"
+    return None
+
+
+def manual_clock(answer: Exchange) -> bool:
+    """Is the mock whose ``GET /health`` answered this on a manual clock?"""
+    clock = (answer.json_object() or {}).get("clock")
+    return isinstance(clock, dict) and clock.get("manual") is True
+
+
+def about_path(marker: str) -> str:
+    """The control path listing every upstream request about `marker`."""
+    return "/requests?" + str(httpx.QueryParams(marker=marker))
+
+
+def requests_from(answer: Exchange) -> list[UpstreamRequest]:
+    """The upstream requests a ``GET /requests`` answer lists (none when it failed)."""
+    data = answer.json()
+    if answer.status_code != 200 or not isinstance(data, list):
+        return []
+    return [UpstreamRequest.from_json(entry) for entry in data if isinstance(entry, dict)]
+
+
+def marked_path(prefix: str) -> str:
+    """The control path of what the mock counted for a watched prefix."""
+    return "/markers?" + str(httpx.QueryParams(prefix=prefix))
+
+
+def marked_from(answer: Exchange) -> dict[str, list[dict[str, Any]]]:
+    """Marker -> upstream jobs, from a ``GET /markers`` answer (empty when it failed)."""
+    markers = (answer.json_object() or {}).get("markers")
+    return markers if answer.status_code == 200 and isinstance(markers, dict) else {}
+
+
 class UpstreamControl:
     """The mock's control API, as the two-sided checker uses it."""
 
@@ -186,32 +229,23 @@ class UpstreamControl:
     async def connect(self) -> str | None:
         """Read the mock's health; a problem as text (None when it answers)."""
         answer = await self.call("GET", "/health")
-        data = answer.json_object()
-        if answer.status_code != 200 or data is None or data.get("status") != "ok":
-            return f"the mock's control API did not answer at {self.url}: {answer.describe()}"
-        clock = data.get("clock")
-        self.manual_clock = isinstance(clock, dict) and clock.get("manual") is True
-        return None
+        problem = health_problem(answer, self.url)
+        self.manual_clock = problem is None and manual_clock(answer)
+        return problem
 
     async def about(self, marker: str) -> list[UpstreamRequest]:
         """Every upstream request about the customer request holding `marker`."""
-        answer = await self.call("GET", "/requests?" + str(httpx.QueryParams(marker=marker)))
-        data = answer.json()
-        if answer.status_code != 200 or not isinstance(data, list):
-            return []
-        return [UpstreamRequest.from_json(entry) for entry in data if isinstance(entry, dict)]
+        return requests_from(await self.call("GET", about_path(marker)))
 
     async def watch(self, prefix: str) -> bool:
         """Ask the mock to count accepted submits per marker ``<prefix>-<n>``."""
         answer = await self.call("POST", "/markers", {"prefix": prefix})
         return answer.status_code == 200
 
-    async def marked(self, prefix: str) -> dict[str, list[dict[str, str]]]:
-        """Marker -> the upstream jobs (request id, key fingerprint) counted for it."""
-        answer = await self.call("GET", "/markers?" + str(httpx.QueryParams(prefix=prefix)))
-        data = answer.json_object() or {}
-        markers = data.get("markers")
-        return markers if answer.status_code == 200 and isinstance(markers, dict) else {}
+    async def marked(self, prefix: str) -> dict[str, list[dict[str, Any]]]:
+        """Marker -> the upstream jobs (request id, key fingerprint, field digests,
+        cancels) counted for it."""
+        return marked_from(await self.call("GET", marked_path(prefix)))
 
     async def job(self, request_id: str) -> dict[str, Any] | None:
         """The upstream job's summary (state, cancelled, outcome, headers)."""
@@ -303,4 +337,254 @@ def reconcile(
         missing=tuple(m for m in wanted if not marked.get(m)),
         unclaimed=tuple(m for m in marked if m not in expected),
         customer_keyed=keyed,
+    )
+
+
+# -- Many jobs: the two-sided judgement of a load run --------------------------------
+#
+# A load run cannot ask the request log about every job (it is bounded, and a
+# run makes many requests per job), so it records what each customer job sent
+# and saw (`CustomerJob`), and after the run compares that with what the mock
+# counted per marker (`UpstreamControl.marked`): one plain function, no I/O.
+
+#: The checks of a two-sided load run, each judged per job, and what passing means.
+LOAD_CHECKS: dict[str, str] = {
+    "one-upstream-submit": "each accepted customer submit reached the upstream exactly once,"
+    " a refused one never",
+    "forwarded-input": "the upstream got the customer's input, field by field",
+    "upstream-key": "the upstream saw the intermediary's key, never a customer's",
+    "cancel-forwarded": "each customer cancel reached the upstream",
+    "key-leak": "the upstream key is in nothing a customer received",
+    "customer-isolation": "no result holds another job's input",
+}
+
+
+class _Unshown:
+    """A forwarded value known only by its digest (the mock keeps no input values)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
+_ANOTHER_VALUE = _Unshown("another value")
+_SOME_VALUE = _Unshown("<value>")
+
+
+def forwarded_fields(sent: Mapping[str, Any], digests: Mapping[str, str]) -> InputDiff:
+    """Compare, field by field, the customer's input with the digests of the
+    upstream's (`mockserver.markers.field_digests`)."""
+    mine = field_digests(sent)
+    return InputDiff(
+        dropped=tuple(name for name in sent if name not in digests),
+        altered=tuple(
+            (name, sent[name], _ANOTHER_VALUE)
+            for name in sent
+            if name in digests and digests[name] != mine[name]
+        ),
+        added=tuple((name, _SOME_VALUE) for name in digests if name not in sent),
+    )
+
+
+def foreign_markers(text: str, prefix: str, own: str) -> list[str]:
+    """The markers of this run's other jobs that `text` (say, a result) holds."""
+    return sorted(set(marker_pattern(prefix).findall(text)) - {own})
+
+
+@dataclass
+class CustomerJob:
+    """One load job as its customer saw it: what the two-sided judgement needs.
+
+    JSON-ready (a worker sends these to its master). `evidence` holds the
+    customer's side as `Evidence` JSON, secrets already masked: the submit's
+    answer under "submit", the answer showing a leak or a crossed result under
+    that check's name.
+    """
+
+    marker: str
+    endpoint: str
+    sent: dict[str, Any]
+    accepted: bool = False
+    request_id: str | None = None
+    cancelled: bool = False  # the customer asked to cancel it
+    leak_scanned: bool = False  # its answers were searched for the upstream key
+    leaks: list[str] = field(default_factory=list)  # where the upstream key appeared
+    result_read: bool = False  # its result came back and was searched for markers
+    foreign: list[str] = field(default_factory=list)  # other jobs' markers in its result
+    evidence: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> CustomerJob:
+        """Read back `to_json`."""
+        return cls(**data)
+
+    def shown(self, part: str) -> tuple[Evidence, ...]:
+        """The customer-side evidence kept under `part` (none when not kept)."""
+        data = self.evidence.get(part)
+        return (Evidence(**data),) if data else ()
+
+
+@dataclass(frozen=True)
+class JobVerdict:
+    """One two-sided check's verdict on one job (`marker`)."""
+
+    marker: str
+    result: CheckResult
+
+
+def judge_jobs(
+    jobs: Sequence[CustomerJob],
+    marked: Mapping[str, Sequence[Mapping[str, Any]]],
+    customer_keys: Iterable[str] = (),
+    scenario: str = "two-sided load",
+) -> tuple[Reconciliation, list[JobVerdict]]:
+    """Every job of a run against the upstream jobs the mock counted per marker.
+
+    Each check of `LOAD_CHECKS` gives one verdict per job it applies to (SKIP
+    where it could not be judged); upstream jobs whose marker no customer job
+    explains fail ``one-upstream-submit`` on their own.
+    """
+    keys = list(customer_keys)
+    customers = {fingerprint(key) for key in keys}
+    summary = reconcile((job.marker for job in jobs if job.accepted), marked, keys)
+    verdicts: list[JobVerdict] = []
+
+    def add(job: CustomerJob, check: str, outcome: Outcome, reason: str, *ev: Evidence) -> None:
+        where = f"job {job.marker}" + (f" (request {job.request_id})" if job.request_id else "")
+        result = CheckResult(scenario, job.endpoint, check, outcome, f"{where}: {reason}", ev)
+        verdicts.append(JobVerdict(job.marker, result))
+
+    for job in jobs:
+        upstream = list(marked.get(job.marker, ()))
+        both = (*job.shown("submit"), *(_upstream_evidence(u) for u in upstream[:2]))
+        ids = ", ".join(str(u.get("request_id")) for u in upstream)
+        if job.accepted and len(upstream) == 1:
+            add(job, "one-upstream-submit", Outcome.PASS, "one upstream job", *both)
+        elif job.accepted and not upstream:
+            add(
+                job,
+                "one-upstream-submit",
+                Outcome.FAIL,
+                "accepted for the customer, but nothing holding its marker reached the upstream",
+                *both,
+            )
+        elif job.accepted:
+            add(
+                job,
+                "one-upstream-submit",
+                Outcome.FAIL,
+                f"one customer submit, {len(upstream)}"
+                f" upstream jobs ({ids}): {len(upstream) - 1} billed too many",
+                *both,
+            )
+        elif upstream:
+            add(
+                job,
+                "one-upstream-submit",
+                Outcome.FAIL,
+                "the customer's submit was refused,"
+                f" yet the upstream billed {len(upstream)} job(s) ({ids})",
+                *both,
+            )
+        else:
+            add(job, "one-upstream-submit", Outcome.PASS, "refused, and nothing billed upstream")
+        if upstream:
+            digests = upstream[0].get("fields")
+            if not isinstance(digests, dict):
+                add(job, "forwarded-input", Outcome.SKIP, "the mock kept no field digests")
+            else:
+                diff = forwarded_fields(job.sent, digests)
+                outcome = Outcome.PASS
+                if not diff.faithful:
+                    outcome = Outcome.FAIL
+                elif diff.added:  # a documented habit (defaults filled in), not a fault
+                    outcome = Outcome.NOTE
+                add(job, "forwarded-input", outcome, diff.describe(), *both)
+            keyed = [u for u in upstream if u.get("key_fingerprint") in customers]
+            if keyed:
+                add(
+                    job,
+                    "upstream-key",
+                    Outcome.FAIL,
+                    "the upstream job is owned by the customer's key (fingerprint match)",
+                    *both,
+                )
+            else:
+                add(job, "upstream-key", Outcome.PASS, "on the intermediary's key")
+        if job.cancelled:
+            cancels = sum(int(u.get("cancels") or 0) for u in upstream)
+            if not upstream:
+                add(job, "cancel-forwarded", Outcome.SKIP, "no upstream job to cancel")
+            elif cancels:
+                add(job, "cancel-forwarded", Outcome.PASS, "the cancel reached the upstream")
+            else:
+                add(
+                    job,
+                    "cancel-forwarded",
+                    Outcome.FAIL,
+                    "the customer cancelled it, but the upstream received no cancel for it",
+                    *both,
+                )
+        if job.leak_scanned:
+            if job.leaks:
+                more = f" and {len(job.leaks) - 1} more" if len(job.leaks) > 1 else ""
+                add(
+                    job,
+                    "key-leak",
+                    Outcome.FAIL,
+                    f"the upstream key (by fingerprint) is in {job.leaks[0]}{more}",
+                    *job.shown("key-leak"),
+                )
+            else:
+                add(job, "key-leak", Outcome.PASS, "not in any answer")
+        elif job.accepted:
+            add(job, "key-leak", Outcome.SKIP, "the upstream key was not known yet")
+        if job.result_read:
+            if job.foreign:
+                add(
+                    job,
+                    "customer-isolation",
+                    Outcome.FAIL,
+                    f"its result holds the input of {', '.join(job.foreign[:3])}",
+                    *job.shown("customer-isolation"),
+                )
+            else:
+                add(job, "customer-isolation", Outcome.PASS, "its result holds no other input")
+    known = {job.marker for job in jobs}
+    for marker in summary.unclaimed:
+        if marker in known:  # a refused customer submit: judged above
+            continue
+        found = marked[marker]
+        result = CheckResult(
+            scenario,
+            "",
+            "one-upstream-submit",
+            Outcome.FAIL,
+            f"upstream job(s) holding marker {marker}, which no accepted customer job"
+            " explains (billed, never answered to a customer)",
+            tuple(_upstream_evidence(u) for u in found[:2]),
+        )
+        verdicts.append(JobVerdict(marker, result))
+    return summary, verdicts
+
+
+def _upstream_evidence(job: Mapping[str, Any]) -> Evidence:
+    """An upstream job the mock counted, as evidence (ids and fingerprints only)."""
+    shown = {
+        "request_id": job.get("request_id"),
+        "key fingerprint": job.get("key_fingerprint"),
+        "cancels": job.get("cancels"),
+        "fields": sorted(job.get("fields") or {}),
+    }
+    return Evidence(
+        method="POST",
+        url=f"upstream job {job.get('request_id')}",
+        status_code=200,
+        excerpt=excerpt(json.dumps(shown, separators=(",", ":"))),
     )

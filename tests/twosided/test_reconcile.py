@@ -9,7 +9,20 @@ import pytest
 
 from mockserver import FalMock, ManualClock, MockConfig, create_app
 from mockserver.check.pacing import RealPacer
-from mockserver.check.upstream import Reconciliation, UpstreamControl, reconcile, run_marker
+from mockserver.check.results import Outcome
+from mockserver.check.upstream import (
+    LOAD_CHECKS,
+    CustomerJob,
+    Reconciliation,
+    UpstreamControl,
+    foreign_markers,
+    forwarded_fields,
+    judge_jobs,
+    reconcile,
+    run_marker,
+)
+from mockserver.markers import field_digests
+from mockserver.redact import fingerprint
 from mockserver.transport import AppTransport
 from tests.twosided.harness import CUSTOMER_KEYS, ENDPOINT, PROXY, UPSTREAM, UPSTREAM_KEY
 from tests.twosided.intermediary import create_intermediary
@@ -80,3 +93,68 @@ def test_reconcile_names_missing_and_unclaimed(
     marked = {m: [{"request_id": "r", "key_fingerprint": "key-0"}] for m in found}
     result = reconcile(accepted, marked)
     assert getattr(result, problem) and not result.ok
+
+
+def _upstream(
+    sent: dict[str, object], *, key: str = "key-intermediary", cancels: int = 0
+) -> dict[str, object]:
+    return {
+        "request_id": "req-" + str(sent.get("prompt")),
+        "key_fingerprint": key,
+        "fields": field_digests(sent),
+        "cancels": cancels,
+    }
+
+
+def test_judge_jobs_gives_each_job_a_verdict_per_check() -> None:
+    sent = {"prompt": "p-ok", "seed": 7}
+    jobs = [
+        CustomerJob("p-ok", ENDPOINT, sent, accepted=True, request_id="r1", leak_scanned=True,
+                    result_read=True),
+        CustomerJob("p-twice", ENDPOINT, {"prompt": "p-twice"}, accepted=True, cancelled=True),
+        CustomerJob("p-seedless", ENDPOINT, {"prompt": "p-seedless", "seed": 1}, accepted=True),
+        CustomerJob("p-refused", ENDPOINT, {"prompt": "p-refused"}),
+        CustomerJob("p-leaky", ENDPOINT, {"prompt": "p-leaky"}, accepted=True, leak_scanned=True,
+                    leaks=["header x-upstream of GET /r"], result_read=True, foreign=["p-ok"]),
+    ]  # fmt: skip
+    marked = {
+        "p-ok": [_upstream(sent)],
+        "p-twice": [_upstream({"prompt": "p-twice"})] * 2,
+        "p-seedless": [_upstream({"prompt": "p-seedless"})],
+        "p-refused": [_upstream({"prompt": "p-refused"})],
+        "p-leaky": [_upstream({"prompt": "p-leaky"}, key=fingerprint(CUSTOMER_KEYS[0]))],
+        "p-stray": [_upstream({"prompt": "p-stray"})],
+    }
+    summary, verdicts = judge_jobs(jobs, marked, CUSTOMER_KEYS)
+    failed = sorted(
+        (v.marker, v.result.check) for v in verdicts if v.result.outcome is Outcome.FAIL
+    )
+    assert failed == [
+        ("p-leaky", "customer-isolation"),
+        ("p-leaky", "key-leak"),
+        ("p-leaky", "upstream-key"),
+        ("p-refused", "one-upstream-submit"),
+        ("p-seedless", "forwarded-input"),
+        ("p-stray", "one-upstream-submit"),
+        ("p-twice", "cancel-forwarded"),
+        ("p-twice", "one-upstream-submit"),
+    ]
+    assert {v.result.check for v in verdicts if v.marker == "p-ok"} == set(LOAD_CHECKS) - {
+        "cancel-forwarded"
+    }
+    seedless = next(
+        v.result
+        for v in verdicts
+        if v.marker == "p-seedless" and v.result.check == "forwarded-input"
+    )
+    assert "dropped seed" in seedless.reason
+    assert len(summary.duplicated) == 1 and not summary.ok
+
+
+def test_forwarded_fields_name_dropped_altered_and_added_fields() -> None:
+    diff = forwarded_fields({"a": 1, "b": 2}, field_digests({"a": 1, "b": 3, "c": 4}))
+    assert diff.describe() == "b: sent 2, forwarded another value; added c=<value>"
+    assert foreign_markers("run-x-1 run-x-2 run-x-10 run-y-3", "run-x", "run-x-1") == [
+        "run-x-10",
+        "run-x-2",
+    ]
