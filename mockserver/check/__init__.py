@@ -12,8 +12,7 @@ from mockserver.check.exchange import Exchange
 from mockserver.check.findings import Finding
 from mockserver.check.pacing import ManualPacer, RealPacer
 from mockserver.check.plan import Planned, plan
-from mockserver.check.results import CheckResult, Evidence, Report
-from mockserver.check.results import Outcome as Verdict
+from mockserver.check.results import CheckResult, Evidence, Report, Verdict
 from mockserver.check.runner import Checker
 from mockserver.check.scenarios import Scenario, ScenarioError, load_scenarios
 from mockserver.check.target import Settings, Target

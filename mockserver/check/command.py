@@ -22,7 +22,7 @@ from mockserver.check import twosided
 from mockserver.check.pacing import RealPacer
 from mockserver.check.plan import Planned, billable, plan, refusable
 from mockserver.check.receiver import WebhookReceiver
-from mockserver.check.results import CheckResult, Outcome, Report
+from mockserver.check.results import CheckResult, Report, Verdict
 from mockserver.check.runner import Checker, run_interruptible
 from mockserver.check.scenarios import load_scenarios, select
 from mockserver.check.target import Settings, Target
@@ -278,7 +278,7 @@ async def _check(
 
         def seen(result: CheckResult) -> None:
             nonlocal failed
-            if result.outcome is Outcome.FAIL:
+            if result.verdict is Verdict.FAIL:
                 failed += 1
                 console.print(Text.assemble(("FAIL", "red"), f" {result.name}: {result.reason}"))
             progress.update(task, failed=failed)

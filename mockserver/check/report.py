@@ -10,36 +10,36 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from mockserver.check.results import CheckResult, Outcome, Report, shorten
+from mockserver.check.results import CheckResult, Report, Verdict, shorten
 
 _TERMINAL_EVIDENCE = 240
 _STYLE = {
-    Outcome.PASS: "green",
-    Outcome.FAIL: "bold red",
-    Outcome.NOTE: "yellow",
-    Outcome.SKIP: "dim",
+    Verdict.PASS: "green",
+    Verdict.FAIL: "bold red",
+    Verdict.NOTE: "yellow",
+    Verdict.SKIP: "dim",
 }
 
 
-def _by_check(report: Report) -> dict[str, dict[Outcome, int]]:
-    table: dict[str, dict[Outcome, int]] = defaultdict(lambda: dict.fromkeys(Outcome, 0))
+def _by_check(report: Report) -> dict[str, dict[Verdict, int]]:
+    table: dict[str, dict[Verdict, int]] = defaultdict(lambda: dict.fromkeys(Verdict, 0))
     for result in report.results:
-        table[result.check][result.outcome] += 1
+        table[result.check][result.verdict] += 1
     return dict(sorted(table.items()))
 
 
-def _sorted(report: Report, outcome: Outcome) -> list[CheckResult]:
+def _sorted(report: Report, kind: Verdict) -> list[CheckResult]:
     return sorted(
-        (r for r in report.results if r.outcome is outcome),
+        (r for r in report.results if r.verdict is kind),
         key=lambda r: (r.scenario, r.endpoint, r.check),
     )
 
 
-def _groups(report: Report, outcome: Outcome) -> list[tuple[str, str, list[CheckResult]]]:
-    """Results of one outcome grouped by (check, reason): a quirk seen on eleven
+def _groups(report: Report, kind: Verdict) -> list[tuple[str, str, list[CheckResult]]]:
+    """Results of one verdict grouped by (check, reason): a quirk seen on eleven
     endpoints is one finding, listed once with where it was seen."""
     groups: dict[tuple[str, str], list[CheckResult]] = defaultdict(list)
-    for result in _sorted(report, outcome):
+    for result in _sorted(report, kind):
         groups[(result.check, result.reason)].append(result)
     return [(check, reason, results) for (check, reason), results in groups.items()]
 
@@ -53,7 +53,7 @@ def _where(results: list[CheckResult], limit: int = 3) -> str:
 def verdict(report: Report) -> str:
     """One line: how it went."""
     counts = report.counts()
-    parts = ", ".join(f"{counts.get(o, 0)} {o.value}" for o in Outcome)
+    parts = ", ".join(f"{counts.get(o, 0)} {o.value}" for o in Verdict)
     state = "CONFORMS" if report.ok else "DEVIATES"
     if report.interrupted:
         state = f"INTERRUPTED (partial report; {report.cancelled} request(s) cancelled), {state}"
@@ -67,16 +67,16 @@ def print_terminal(report: Report, console: Console) -> None:
     """The summary table, then every failure and note with its evidence."""
     table = Table(title=f"fal queue protocol check of {report.base_url}")
     table.add_column("check")
-    for outcome in Outcome:
-        table.add_column(outcome.value, justify="right", style=_STYLE[outcome])
+    for kind in Verdict:
+        table.add_column(kind.value, justify="right", style=_STYLE[kind])
     for check, counts in _by_check(report).items():
-        table.add_row(check, *(str(counts[o] or "") for o in Outcome))
+        table.add_row(check, *(str(counts[o] or "") for o in Verdict))
     console.print(table)
-    for outcome in (Outcome.FAIL, Outcome.NOTE, Outcome.SKIP):
-        for check, reason, results in _groups(report, outcome):
-            console.print(Text(f"{outcome.value.upper()} {check}: ", _STYLE[outcome]), end="")
+    for kind in (Verdict.FAIL, Verdict.NOTE, Verdict.SKIP):
+        for check, reason, results in _groups(report, kind):
+            console.print(Text(f"{kind.value.upper()} {check}: ", _STYLE[kind]), end="")
             console.print(Text(f"{reason} ({_where(results)})"))
-            if outcome is Outcome.SKIP:
+            if kind is Verdict.SKIP:
                 continue
             for evidence in results[0].evidence[:2]:
                 console.print(Text(f"    {shorten(evidence.line(), _TERMINAL_EVIDENCE)}", "dim"))
@@ -90,20 +90,20 @@ def markdown(report: Report) -> str:
         "",
         f"Auth scheme `{report.auth_scheme}`. {verdict(report)}",
         "",
-        "| check | " + " | ".join(o.value for o in Outcome) + " |",
-        "|---|" + "---:|" * len(Outcome),
+        "| check | " + " | ".join(o.value for o in Verdict) + " |",
+        "|---|" + "---:|" * len(Verdict),
     ]
     for check, counts in _by_check(report).items():
-        lines.append(f"| {check} | " + " | ".join(str(counts[o]) for o in Outcome) + " |")
-    titles = {Outcome.FAIL: "Failures", Outcome.NOTE: "Notes", Outcome.SKIP: "Not run"}
-    for outcome, title in titles.items():
-        results = _sorted(report, outcome)
+        lines.append(f"| {check} | " + " | ".join(str(counts[o]) for o in Verdict) + " |")
+    titles = {Verdict.FAIL: "Failures", Verdict.NOTE: "Notes", Verdict.SKIP: "Not run"}
+    for kind, title in titles.items():
+        results = _sorted(report, kind)
         if not results:
             continue
         lines += ["", f"## {title}", ""]
-        for check, reason, group in _groups(report, outcome):
+        for check, reason, group in _groups(report, kind):
             lines.append(f"- **{check}**: {reason} ({_where(group, limit=len(group))})")
-            if outcome is not Outcome.SKIP and group[0].evidence:
+            if kind is not Verdict.SKIP and group[0].evidence:
                 lines.append("")
                 lines.append("  ```")
                 lines += [f"  {e.line()}" for e in group[0].evidence[:2]]
@@ -118,14 +118,14 @@ def junit(report: Report) -> str:
     for result in report.results:
         suites[result.scenario].append(result)
     for scenario, results in sorted(suites.items()):
-        counts = {o: sum(r.outcome is o for r in results) for o in Outcome}
+        counts = {o: sum(r.verdict is o for r in results) for o in Verdict}
         suite = ET.SubElement(
             root,
             "testsuite",
             name=scenario,
             tests=str(len(results)),
-            failures=str(counts[Outcome.FAIL]),
-            skipped=str(counts[Outcome.SKIP]),
+            failures=str(counts[Verdict.FAIL]),
+            skipped=str(counts[Verdict.SKIP]),
             errors="0",
         )
         for result in results:
@@ -133,12 +133,12 @@ def junit(report: Report) -> str:
                 suite, "testcase", classname=scenario, name=f"{result.endpoint} {result.check}"
             )
             evidence = "\n".join(e.line() for e in result.evidence)
-            if result.outcome is Outcome.FAIL:
+            if result.verdict is Verdict.FAIL:
                 failure = ET.SubElement(case, "failure", message=result.reason)
                 failure.text = evidence
-            elif result.outcome is Outcome.SKIP:
+            elif result.verdict is Verdict.SKIP:
                 ET.SubElement(case, "skipped", message=result.reason)
-            elif result.outcome is Outcome.NOTE:
+            elif result.verdict is Verdict.NOTE:
                 out = ET.SubElement(case, "system-out")
                 out.text = f"NOTE: {result.reason}\n{evidence}"
     ET.indent(root)

@@ -1,8 +1,9 @@
-"""What a conformance check found: outcomes, evidence, and the whole report."""
+"""What a conformance check found: verdicts, evidence, and the whole report."""
 
 from __future__ import annotations
 
 import enum
+import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,7 +13,13 @@ from mockserver.redact import Redactor
 _EXCERPT = 600
 
 
-class Outcome(enum.StrEnum):
+def warn_renamed(old: str, new: str) -> None:
+    """Warn that `old` is now `new`: a check's pass/fail/note/skip is a verdict,
+    while `mockserver.Outcome` is the mock's scripted end of a run."""
+    warnings.warn(f"{old} is now {new}", DeprecationWarning, stacklevel=3)
+
+
+class Verdict(enum.StrEnum):
     """How one check ended."""
 
     PASS = "pass"  # the server behaves as fal's protocol says
@@ -68,9 +75,15 @@ class CheckResult:
     scenario: str
     endpoint: str
     check: str
-    outcome: Outcome
+    verdict: Verdict
     reason: str
     evidence: tuple[Evidence, ...] = ()
+
+    @property
+    def outcome(self) -> Verdict:
+        """Deprecated spelling of `verdict` (`mockserver.Outcome` is how a run ends)."""
+        warn_renamed("CheckResult.outcome", "CheckResult.verdict")
+        return self.verdict
 
     @property
     def name(self) -> str:
@@ -83,7 +96,7 @@ class CheckResult:
             "scenario": self.scenario,
             "endpoint": self.endpoint,
             "check": self.check,
-            "outcome": self.outcome.value,
+            "verdict": self.verdict.value,
             "reason": self.reason,
             "evidence": [e.to_json() for e in self.evidence],
         }
@@ -101,14 +114,14 @@ class Report:
     interrupted: bool = False  # stopped by the user: the report is partial
     cancelled: int = 0  # requests cancelled because the run was interrupted
 
-    def counts(self) -> Counter[Outcome]:
+    def counts(self) -> Counter[Verdict]:
         """How many checks ended each way."""
-        return Counter(result.outcome for result in self.results)
+        return Counter(result.verdict for result in self.results)
 
     @property
     def ok(self) -> bool:
         """True when nothing failed (notes and skips are not failures)."""
-        return all(result.outcome is not Outcome.FAIL for result in self.results)
+        return all(result.verdict is not Verdict.FAIL for result in self.results)
 
     def by_check(self, check: str) -> list[CheckResult]:
         """Every result of the check named `check`."""
@@ -125,6 +138,6 @@ class Report:
             "interrupted": self.interrupted,
             "cancelled": self.cancelled,
             "seconds": round(self.seconds, 3),
-            "counts": {outcome.value: counts.get(outcome, 0) for outcome in Outcome},
+            "counts": {verdict.value: counts.get(verdict, 0) for verdict in Verdict},
             "results": [result.to_json() for result in self.results],
         }

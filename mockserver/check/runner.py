@@ -20,7 +20,7 @@ from mockserver.check.http import exchange
 from mockserver.check.pacing import Pacer, RealPacer
 from mockserver.check.plan import Planned
 from mockserver.check.receiver import WebhookReceiver
-from mockserver.check.results import CheckResult, Outcome, Report
+from mockserver.check.results import CheckResult, Report, Verdict
 from mockserver.check.steps import Job
 from mockserver.check.target import Settings, Target
 from mockserver.check.unit import Stopped, Unit
@@ -72,7 +72,7 @@ class Checker:
             if item.skip is not None:
                 reason = item.skip.text(item.scenario)
                 where = (item.scenario.id, item.model.endpoint_id)
-                self.add(CheckResult(*where, item.skip.check, Outcome.SKIP, reason))
+                self.add(CheckResult(*where, item.skip.check, Verdict.SKIP, reason))
 
         async def one(unit: Unit) -> None:
             async with gate:
@@ -113,10 +113,10 @@ class Checker:
         base = self.target.base_url
         if answer.failure == "connect":
             reason = f"cannot connect to {base}: {answer.error}"
-            return Finding.of("reachable", Outcome.FAIL, reason, answer)
+            return Finding.of("reachable", Verdict.FAIL, reason, answer)
         if answer.failure == "timeout":
             reason = f"no answer from {base}: {answer.error}"
-            return Finding.of("reachable", Outcome.FAIL, reason, answer)
+            return Finding.of("reachable", Verdict.FAIL, reason, answer)
         if submit and answer.status_code in (401, 403):
             other = self.target.other_scheme.lower()
             reason = (
@@ -124,7 +124,7 @@ class Checker:
                 f" {self.target.auth_scheme} <key>` answered {answer.status_code}"
                 f" — is the scheme {other} (--auth-scheme {other}), or the key wrong?"
             )
-            return Finding.of("key-accepted", Outcome.FAIL, reason, answer)
+            return Finding.of("key-accepted", Verdict.FAIL, reason, answer)
         return None
 
     def submitted(self, job: Job) -> None:

@@ -19,7 +19,7 @@ from mockserver.check.exchange import Exchange
 from mockserver.check.findings import Finding
 from mockserver.check.http import exchange
 from mockserver.check.pacing import Deadline, within
-from mockserver.check.results import Outcome
+from mockserver.check.results import Verdict
 from mockserver.client.protocol import ClientSettings
 from mockserver.endpoints import request_path
 
@@ -68,37 +68,37 @@ async def output_stream(unit: _Unit) -> None:
         record.error = f"{type(exc).__name__}: {exc}"
     if record.status_code in _NOT_OFFERED:
         unit.add(
-            Finding.of("stream-offered", Outcome.NOTE, f"not offered ({record.describe()})", record)
+            Finding.of("stream-offered", Verdict.NOTE, f"not offered ({record.describe()})", record)
         )
         return
     if record.status_code != 200 or not _is_event_stream(record.headers):
         reason = f"expected 200 text/event-stream, got {record.describe()}"
-        unit.add(Finding.of("stream-answer", Outcome.FAIL, reason, record))
+        unit.add(Finding.of("stream-answer", Verdict.FAIL, reason, record))
         return
     record.body = "\n".join(json.dumps(e) for e in events).encode()
     unit.add(
         Finding.of(
-            "stream-answer", Outcome.PASS, f"text/event-stream, {len(events)} event(s)", record
+            "stream-answer", Verdict.PASS, f"text/event-stream, {len(events)} event(s)", record
         )
     )
     last = events[-1] if events else None
     if not isinstance(last, dict) or not all(isinstance(e, dict) for e in events):
         reason = "the events are not all JSON objects" if events else "no events before the close"
-        unit.add(Finding.of("stream-output", Outcome.FAIL, reason, record))
+        unit.add(Finding.of("stream-output", Verdict.FAIL, reason, record))
         return
     errors = list(Draft202012Validator(unit.model.output_schema).iter_errors(last))
     if errors:
         reason = f"the last event is not the model's output: {errors[0].message}"
-        unit.add(Finding.of("stream-output", Outcome.FAIL, reason, record))
+        unit.add(Finding.of("stream-output", Verdict.FAIL, reason, record))
     else:
         reason = f"the last of {len(events)} event(s) is the full output"
-        unit.add(Finding.of("stream-output", Outcome.PASS, reason, record))
+        unit.add(Finding.of("stream-output", Verdict.PASS, reason, record))
     if record.header("x-fal-request-id") is None:
         unit.add(
-            Finding.of("stream-request-id", Outcome.NOTE, "no X-Fal-Request-Id header", record)
+            Finding.of("stream-request-id", Verdict.NOTE, "no X-Fal-Request-Id header", record)
         )
     else:
-        unit.add(Finding.of("stream-request-id", Outcome.PASS, "X-Fal-Request-Id present", record))
+        unit.add(Finding.of("stream-request-id", Verdict.PASS, "X-Fal-Request-Id present", record))
 
 
 async def upload(unit: _Unit) -> None:
@@ -111,7 +111,7 @@ async def upload(unit: _Unit) -> None:
     if initiated.status_code in _NOT_OFFERED:
         unit.add(
             Finding.of(
-                "upload-offered", Outcome.NOTE, f"not offered ({initiated.describe()})", initiated
+                "upload-offered", Verdict.NOTE, f"not offered ({initiated.describe()})", initiated
             )
         )
         return
@@ -122,9 +122,9 @@ async def upload(unit: _Unit) -> None:
         or not all(isinstance(urls.get(k), str) for k in ("upload_url", "file_url"))
     ):
         reason = f"expected 200 with upload_url and file_url, got {initiated.describe()}"
-        unit.add(Finding.of("upload-initiate", Outcome.FAIL, reason, initiated))
+        unit.add(Finding.of("upload-initiate", Verdict.FAIL, reason, initiated))
         return
-    unit.add(Finding.of("upload-initiate", Outcome.PASS, "upload_url and file_url", initiated))
+    unit.add(Finding.of("upload-initiate", Verdict.PASS, "upload_url and file_url", initiated))
     timeout = unit.settings.request_timeout
 
     async def put() -> Exchange:
@@ -148,7 +148,7 @@ async def upload(unit: _Unit) -> None:
     if stored.status_code is None or not 200 <= stored.status_code < 300:
         unit.add(
             Finding.of(
-                "upload-roundtrip", Outcome.FAIL, f"the PUT failed: {stored.describe()}", stored
+                "upload-roundtrip", Verdict.FAIL, f"the PUT failed: {stored.describe()}", stored
             )
         )
         return
@@ -156,12 +156,12 @@ async def upload(unit: _Unit) -> None:
     if fetched.status_code == 200 and fetched.body == payload:
         unit.add(
             Finding.of(
-                "upload-roundtrip", Outcome.PASS, "the file URL serves the exact bytes", fetched
+                "upload-roundtrip", Verdict.PASS, "the file URL serves the exact bytes", fetched
             )
         )
     else:
         reason = f"the file URL does not serve the uploaded bytes ({fetched.describe()})"
-        unit.add(Finding.of("upload-roundtrip", Outcome.FAIL, reason, fetched))
+        unit.add(Finding.of("upload-roundtrip", Verdict.FAIL, reason, fetched))
 
 
 def _is_event_stream(headers: Any) -> bool:
@@ -194,7 +194,7 @@ async def start_deadline(unit: _Unit, seconds: float) -> None:
     request_id = answer.get("request_id")
     if submitted.status_code != 200 or not isinstance(request_id, str):
         reason = f"a submit with X-Fal-Request-Timeout was refused: {submitted.describe()}"
-        unit.add(Finding.of("start-deadline", Outcome.FAIL, reason, submitted))
+        unit.add(Finding.of("start-deadline", Verdict.FAIL, reason, submitted))
         return
     # URLs built from the endpoint id, as the JS client does (no rewriting needed).
     request_url = base + request_path(unit.app_id, request_id)
@@ -211,7 +211,7 @@ async def start_deadline(unit: _Unit, seconds: float) -> None:
             or unit.pacer.now() - started > unit.settings.job_timeout
         ):
             reason = f"no COMPLETED status: {polled.describe()}"
-            unit.add(Finding.of("start-deadline", Outcome.FAIL, reason, polled))
+            unit.add(Finding.of("start-deadline", Verdict.FAIL, reason, polled))
             return
         await unit.pacer.sleep(unit.settings.poll_interval)
     result = await unit.call("GET", request_url)
@@ -220,16 +220,16 @@ async def start_deadline(unit: _Unit, seconds: float) -> None:
         reason = f"started within {seconds:g} s and ran to its end" + (
             " (a run longer than the deadline was not cut off)" if ran else ""
         )
-        unit.add(Finding.of("start-deadline", Outcome.PASS, reason, result))
+        unit.add(Finding.of("start-deadline", Verdict.PASS, reason, result))
     elif result.status_code == 504 and ran:
         reason = "a run that had started was cut off: the deadline is time-to-start only"
-        unit.add(Finding.of("start-deadline", Outcome.FAIL, reason, result))
+        unit.add(Finding.of("start-deadline", Verdict.FAIL, reason, result))
     elif result.status_code == 504 and kind == "user":
         reason = "did not start in time: 504 with X-Fal-Request-Timeout-Type: user"
-        unit.add(Finding.of("start-deadline", Outcome.PASS, reason, result))
+        unit.add(Finding.of("start-deadline", Verdict.PASS, reason, result))
     else:
         reason = (
             f"expected the output, or 504 with X-Fal-Request-Timeout-Type: user;"
             f" got {result.describe()}"
         )
-        unit.add(Finding.of("start-deadline", Outcome.FAIL, reason, result))
+        unit.add(Finding.of("start-deadline", Verdict.FAIL, reason, result))

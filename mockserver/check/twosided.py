@@ -34,7 +34,7 @@ from mockserver.catalog import Model
 from mockserver.check.exchange import Exchange
 from mockserver.check.http import exchange
 from mockserver.check.pacing import Pacer
-from mockserver.check.results import CheckResult, Evidence, Outcome
+from mockserver.check.results import CheckResult, Evidence, Verdict
 from mockserver.check.upstream import (
     UpstreamControl,
     UpstreamRequest,
@@ -148,7 +148,7 @@ class TwoSidedChecker:
         problem = await self.control.connect()
         if problem is not None:
             self._scenario = "two-sided"
-            self._add("upstream-control", Outcome.FAIL, problem)
+            self._add("upstream-control", Verdict.FAIL, problem)
             return self.results
         scenarios: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             ("two-sided-forward", self._forward),
@@ -184,7 +184,7 @@ class TwoSidedChecker:
             # could be billed, so nothing more is sent.
             self._add(
                 "upstream-is-mock",
-                Outcome.FAIL,
+                Verdict.FAIL,
                 "the intermediary accepted a submit, but nothing holding its marker reached"
                 f" the mock at {self.control.url}: is the mock its upstream? Two-sided run stopped",
                 self._ev(run.submit),
@@ -201,16 +201,16 @@ class TwoSidedChecker:
         diff = input_diff(run.sent, forwarded)
         evidence = (*self._ev(run.submit), first.evidence())
         if not diff.faithful:
-            self._add("forwarded-input", Outcome.FAIL, diff.describe(), evidence)
+            self._add("forwarded-input", Verdict.FAIL, diff.describe(), evidence)
         elif diff.added:
             self._add(
                 "forwarded-input",
-                Outcome.NOTE,
+                Verdict.NOTE,
                 f"every field arrived unchanged; the intermediary {diff.describe()}",
                 evidence,
             )
         else:
-            self._add("forwarded-input", Outcome.PASS, "every field arrived unchanged", evidence)
+            self._add("forwarded-input", Verdict.PASS, "every field arrived unchanged", evidence)
         missing = {
             name: value
             for name, value in FAL_HEADERS.items()
@@ -218,7 +218,7 @@ class TwoSidedChecker:
         }
         self._add(
             "fal-headers",
-            Outcome.FAIL if missing else Outcome.PASS,
+            Verdict.FAIL if missing else Verdict.PASS,
             f"not passed on as sent: {', '.join(missing)}"
             if missing
             else f"{', '.join(FAL_HEADERS)} reached the upstream as sent",
@@ -226,18 +226,18 @@ class TwoSidedChecker:
         )
         hook = first.query.get("fal_webhook")
         if hook == WEBHOOK_URL:
-            self._add("webhook-forwarded", Outcome.PASS, "fal_webhook passed on as sent", evidence)
+            self._add("webhook-forwarded", Verdict.PASS, "fal_webhook passed on as sent", evidence)
         elif hook:
             self._add(
                 "webhook-forwarded",
-                Outcome.NOTE,
+                Verdict.NOTE,
                 "the intermediary asks the upstream for its own webhook (it must relay it)",
                 evidence,
             )
         else:
             self._add(
                 "webhook-forwarded",
-                Outcome.FAIL,
+                Verdict.FAIL,
                 "the upstream submit has no fal_webhook",
                 evidence,
             )
@@ -276,7 +276,7 @@ class TwoSidedChecker:
             refused = [e.evidence() for e in upstream if e.status_code == 429]
             self._add(
                 "upstream-error-passed",
-                Outcome.PASS if passed else Outcome.FAIL,
+                Verdict.PASS if passed else Verdict.FAIL,
                 f"the upstream answered 429 {len(refused)} time(s); the customer got "
                 + first_answer.describe(),
                 (*self._ev(first_answer), *refused[:3]),
@@ -287,7 +287,7 @@ class TwoSidedChecker:
         if not self.customer.second_key:
             self._add(
                 "customer-isolation",
-                Outcome.SKIP,
+                Verdict.SKIP,
                 "needs a second customer key (--second-key-env)",
             )
             return
@@ -333,7 +333,7 @@ class TwoSidedChecker:
             evidence += [e.evidence() for e in crossed]
         self._add(
             "customer-isolation",
-            Outcome.FAIL if problems else Outcome.PASS,
+            Verdict.FAIL if problems else Verdict.PASS,
             "; ".join(problems) or "results, statuses and cancels stayed with their customer",
             tuple(evidence),
         )
@@ -344,7 +344,7 @@ class TwoSidedChecker:
         run = self._new_run()
         await self._submit(run)
         if run.cancel_url is None:
-            self._add("cancel-forwarded", Outcome.SKIP, "the submit was not accepted")
+            self._add("cancel-forwarded", Verdict.SKIP, "the submit was not accepted")
             return
         answer = await self._call("PUT", run.cancel_url)
         run.exchanges.append(answer)
@@ -355,11 +355,11 @@ class TwoSidedChecker:
         cancelled = any(j is not None and j.get("cancelled") for j in jobs)
         evidence = (*self._ev(answer), *(e.evidence() for e in upstream))
         if cancels and cancelled:
-            self._add("cancel-forwarded", Outcome.PASS, "the cancel reached the upstream", evidence)
+            self._add("cancel-forwarded", Verdict.PASS, "the cancel reached the upstream", evidence)
         else:
             self._add(
                 "cancel-forwarded",
-                Outcome.FAIL,
+                Verdict.FAIL,
                 f"the customer's cancel answered {answer.describe()}, but the upstream "
                 + ("received no cancel" if not cancels else "job was not cancelled"),
                 evidence,
@@ -393,7 +393,7 @@ class TwoSidedChecker:
         ok = saw_running and result.status_code == 200
         self._add(
             "outcome-slow",
-            Outcome.PASS if ok else Outcome.FAIL,
+            Verdict.PASS if ok else Verdict.FAIL,
             f"the customer saw {' -> '.join(dict.fromkeys(run.statuses))}, then the result"
             f" answered {result.describe()}",
             (*self._ev(result), *(e.evidence() for e in upstream[-2:])),
@@ -403,7 +403,7 @@ class TwoSidedChecker:
         if not self.control.manual_clock:
             self._add(
                 "outcome-expired",
-                Outcome.SKIP,
+                Verdict.SKIP,
                 "needs the mock on a manual clock (mockserver serve --clock manual)",
             )
             return
@@ -416,7 +416,7 @@ class TwoSidedChecker:
         upstream = await self._upstream(run)
         self._add(
             "outcome-expired",
-            Outcome.PASS if answer.status_code == 404 else Outcome.FAIL,
+            Verdict.PASS if answer.status_code == 404 else Verdict.FAIL,
             f"after the upstream's retention the customer's result answered {answer.describe()}"
             " (the upstream answers 404)",
             (*self._ev(answer), *(e.evidence() for e in upstream[-1:])),
@@ -427,25 +427,25 @@ class TwoSidedChecker:
         seen = self._upstream_keys
         evidence = tuple(e.evidence() for e in self._key_evidence[:3])
         if not seen:
-            self._add("upstream-key", Outcome.SKIP, "no upstream request was seen")
+            self._add("upstream-key", Verdict.SKIP, "no upstream request was seen")
         elif seen & mine:
             self._add(
                 "upstream-key",
-                Outcome.FAIL,
+                Verdict.FAIL,
                 "the upstream received a customer's key (fingerprint match)",
                 evidence,
             )
         elif len(seen) > 1:
             self._add(
                 "upstream-key",
-                Outcome.NOTE,
+                Verdict.NOTE,
                 f"the upstream saw {len(seen)} different keys, none a customer's",
                 evidence,
             )
         else:
             self._add(
                 "upstream-key",
-                Outcome.PASS,
+                Verdict.PASS,
                 f"every upstream request carried the intermediary's key ({next(iter(seen))}),"
                 " never a customer's",
                 evidence,
@@ -453,7 +453,7 @@ class TwoSidedChecker:
         where = leaked(customer_texts(self._all), (seen | self._upstream_parts) - mine)
         self._add(
             "key-leak",
-            Outcome.FAIL if where else Outcome.PASS,
+            Verdict.FAIL if where else Verdict.PASS,
             f"the upstream key (by fingerprint) appears in {len(where)} answers: {where[0]}"
             + (f" and {len(where) - 1} more" if len(where) > 1 else "")
             if where
@@ -534,7 +534,7 @@ class TwoSidedChecker:
         if run.status_url is None or run.result_url is None:
             self._add(
                 "submit-accepted",
-                Outcome.FAIL,
+                Verdict.FAIL,
                 "the intermediary did not accept a valid submit: "
                 + (run.submit.describe() if run.submit else "no answer"),
                 self._ev(run.submit),
@@ -553,7 +553,7 @@ class TwoSidedChecker:
             if answer.status_code not in (200, 202) or elapsed > self.job_timeout:
                 self._add(
                     "completes",
-                    Outcome.FAIL,
+                    Verdict.FAIL,
                     f"status polling ended with {answer.describe()} ({status})",
                     self._ev(answer),
                 )
@@ -591,7 +591,7 @@ class TwoSidedChecker:
             f" submit(s) with its marker accepted (billed); upstream answers: {answers}"
         )
         ok = len(accepted) == customer_accepted
-        self._add("one-upstream-submit", Outcome.PASS if ok else Outcome.FAIL, reason, flat)
+        self._add("one-upstream-submit", Verdict.PASS if ok else Verdict.FAIL, reason, flat)
 
     async def _result_faithful(self, run: _Run, upstream: list[UpstreamRequest]) -> None:
         result = run.exchanges[-1]
@@ -604,7 +604,7 @@ class TwoSidedChecker:
             ok = data["seed"] == job.get("seed")
         self._add(
             "result-faithful",
-            Outcome.PASS if ok else Outcome.FAIL,
+            Verdict.PASS if ok else Verdict.FAIL,
             f"the customer's result answered {result.describe()}"
             + (", with its own input and the upstream run's seed" if ok else ""),
             (*self._ev(result), *(e.evidence() for e in upstream if e.action == "result")),
@@ -629,7 +629,7 @@ class TwoSidedChecker:
             problems.append("the 422's detail list did not reach the customer")
         self._add(
             check,
-            Outcome.FAIL if problems else Outcome.PASS,
+            Verdict.FAIL if problems else Verdict.PASS,
             "; ".join(problems)
             or f"the upstream's {upstream_status} reached the customer as it was",
             (*self._ev(result), *(e.evidence() for e in (seen or upstream)[-1:])),
@@ -641,10 +641,10 @@ class TwoSidedChecker:
         return (answer.evidence(self.customer.secrets),)
 
     def _add(
-        self, check: str, outcome: Outcome, reason: str, evidence: tuple[Evidence, ...] = ()
+        self, check: str, verdict: Verdict, reason: str, evidence: tuple[Evidence, ...] = ()
     ) -> None:
         result = CheckResult(
-            self._scenario, self.model.endpoint_id, check, outcome, reason, evidence
+            self._scenario, self.model.endpoint_id, check, verdict, reason, evidence
         )
         self.results.append(result)
         if self.on_result is not None:

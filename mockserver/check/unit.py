@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from mockserver.check.exchange import Exchange
 from mockserver.check.findings import Finding
 from mockserver.check.http import exchange
-from mockserver.check.results import CheckResult, Outcome
+from mockserver.check.results import CheckResult, Verdict
 from mockserver.check.steps import STEP_KINDS, Abort, Job, Where
 from mockserver.endpoints import Action, EndpointId, request_path, rewrite_url
 
@@ -50,7 +50,7 @@ class Unit:
                 self.scenario.id,
                 self.model.endpoint_id,
                 finding.check,
-                finding.outcome,
+                finding.verdict,
                 finding.reason,
                 tuple(e.evidence(secrets) for e in finding.exchanges),
             )
@@ -125,12 +125,12 @@ class Unit:
                     raise Stopped
                 await STEP_KINDS[step.kind].run(self, step.options)
             except Stopped:
-                self.add(Finding.of("not-run", Outcome.SKIP, str(self.checker.stopped)))
+                self.add(Finding.of("not-run", Verdict.SKIP, str(self.checker.stopped)))
                 return
             except Abort as exc:
                 # One finding, not one per step: the cause is what matters.
                 rest = steps[index + 1 :] if exc.ran else steps[index:]
                 if rest:
                     names = ", ".join(step.kind for step in rest)
-                    self.add(Finding.of("not-run", Outcome.SKIP, f"{names} not run: {exc}"))
+                    self.add(Finding.of("not-run", Verdict.SKIP, f"{names} not run: {exc}"))
                 return

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from mockserver.check.results import CheckResult, Outcome
+from mockserver.check.results import CheckResult, Verdict
 
 # How many examples of evidence each failing check and each kind of loss keeps.
 EXAMPLES = 3
@@ -79,10 +79,10 @@ class Ledger:
         return True
 
     def judged(self, result: CheckResult) -> None:
-        """Count a check's outcome: failures and notes by check name."""
-        if result.outcome is Outcome.FAIL:
+        """Count a check's verdict: failures and notes by check name."""
+        if result.verdict is Verdict.FAIL:
             self.failures.setdefault(result.check, Tally()).add(_example(result))
-        elif result.outcome is Outcome.NOTE:
+        elif result.verdict is Verdict.NOTE:
             self.notes.setdefault(result.check, Tally()).add(_example(result))
 
     def lose(self, kind: str, result: CheckResult) -> None:

@@ -23,7 +23,7 @@ from mockserver.catalog import Model
 from mockserver.check import judge
 from mockserver.check.exchange import Exchange, Failure
 from mockserver.check.findings import Finding
-from mockserver.check.results import CheckResult, Outcome
+from mockserver.check.results import CheckResult, Verdict
 from mockserver.check.target import Settings
 from mockserver.endpoints import EndpointId, request_path, rewrite_url
 from mockserver.load.config import LoadConfig
@@ -111,7 +111,7 @@ class _Job:
             "load",
             self.model.endpoint_id,
             finding.check,
-            finding.outcome,
+            finding.verdict,
             reason,
             tuple(e.evidence(secrets) for e in finding.exchanges),
         )
@@ -136,7 +136,7 @@ class _Job:
         if answer.status_code != 429:
             return False
         reason = f"429 Too Many Requests (Retry-After: {answer.header('retry-after')})"
-        self.judged(Finding.of("rate-limited", Outcome.FAIL, reason, answer))
+        self.judged(Finding.of("rate-limited", Verdict.FAIL, reason, answer))
         try:
             wait = float(answer.header("retry-after") or self.config.poll_interval)
         except ValueError:

@@ -63,14 +63,14 @@ def mock_app(profile: str, clock: ManualClock, catalog: Catalog, **config: Any) 
 
 def outcomes(report: Report, check: str) -> set[str]:
     """The outcomes one named check ended with, across the report."""
-    return {r.outcome.value for r in report.by_check(check)}
+    return {r.verdict.value for r in report.by_check(check)}
 
 
 def failures(report: Report) -> dict[str, list[str]]:
     """check name -> reasons, for every failed check (readable assertion output)."""
     found: dict[str, list[str]] = {}
     for result in report.results:
-        if result.outcome.value == "fail":
+        if result.verdict.value == "fail":
             found.setdefault(result.check, []).append(f"{result.name}: {result.reason}")
     return found
 

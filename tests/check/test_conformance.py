@@ -44,7 +44,7 @@ def test_every_scenario_passes_against_the_mock(
         note = report.by_check("url-origin")[0]
         assert "https://queue.fal.run" in note.reason and note.evidence
     else:
-        assert {r.outcome.value for r in report.results} <= {"pass", "skip"}
+        assert {r.verdict.value for r in report.results} <= {"pass", "skip"}
 
 
 def test_reports_never_show_the_keys(clock: ManualClock, catalog: Catalog) -> None:
@@ -67,7 +67,7 @@ def test_the_cross_key_check_is_skipped_without_a_second_key(
         second_key=False,
     )
     [result] = report.by_check("cross-key-404")
-    assert result.outcome.value == "skip" and "--second-key-env" in result.reason
+    assert result.verdict.value == "skip" and "--second-key-env" in result.reason
     assert report.ok
 
 

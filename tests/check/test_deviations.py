@@ -17,7 +17,7 @@ from mockserver import FalMock, ManualClock, MockConfig, create_app
 from mockserver.catalog import Catalog
 from mockserver.check import Checker, Report, Settings, Target, load_scenarios, plan
 from mockserver.check.plan import billable
-from mockserver.check.results import Outcome
+from mockserver.check.results import Verdict
 from tests.check import deviants
 from tests.check.helpers import KEYS, SCENARIO_CHECKS, failures, make_mock, run_check
 from tests.e2e.server import refused_port, serving_app
@@ -61,7 +61,7 @@ def test_each_deviation_fails_its_check(
         scenarios=(scenario,),
         models=("fal-ai/flux-1/dev", "fal-ai/flux-1/schnell"),
     )
-    failed = [r for r in report.by_check(check) if r.outcome is Outcome.FAIL]
+    failed = [r for r in report.by_check(check) if r.verdict is Verdict.FAIL]
     assert failed, f"{check} did not fail; failures: {failures(report)}"
     assert any(says in r.reason for r in failed), [r.reason for r in failed]
     assert all(r.evidence for r in failed)  # the finding comes with the exchange
@@ -130,10 +130,10 @@ def test_transport_failures_are_failed_checks(
         settings=Settings(request_timeout=5.0),
     )
     [submit] = report.by_check("submit-accepted")
-    assert submit.outcome is Outcome.FAIL and says in submit.reason
+    assert submit.verdict is Verdict.FAIL and says in submit.reason
     # later steps are reported as not run, not as crashes
     [skipped] = report.by_check("not-run")
-    assert skipped.outcome is Outcome.SKIP
+    assert skipped.verdict is Verdict.SKIP
     assert skipped.reason == "wait, result, media not run: the submit was not accepted"
 
 
@@ -145,7 +145,7 @@ def test_in_queue_without_logs_is_what_fal_documents(clock: ManualClock, catalog
         app, clock, catalog, scenarios=("happy-path",), models=("fal-ai/flux-1/dev",)
     )
     assert failures(report) == {}
-    assert {r.outcome for r in report.by_check("logs-key")} == {Outcome.PASS}
+    assert {r.verdict for r in report.by_check("logs-key")} == {Verdict.PASS}
 
 
 def test_a_server_that_never_answers_stops_the_run_at_once(
@@ -159,8 +159,8 @@ def test_a_server_that_never_answers_stops_the_run_at_once(
         settings=Settings(request_timeout=5.0),
     )
     [stop] = report.by_check("reachable")
-    assert stop.outcome is Outcome.FAIL and stop.reason.startswith("no answer from")
-    assert [r.check for r in report.results if r.outcome is Outcome.FAIL] == ["reachable"]
+    assert stop.verdict is Verdict.FAIL and stop.reason.startswith("no answer from")
+    assert [r.check for r in report.results if r.verdict is Verdict.FAIL] == ["reachable"]
     assert {r.reason for r in report.by_check("not-run")} == {
         "the run stopped at once (reachable failed)"
     }
@@ -178,7 +178,7 @@ def test_a_refused_connection_stops_the_run_with_one_finding(catalog: Catalog) -
     with refused_port() as port:
         base = f"http://127.0.0.1:{port}"
         report = asyncio.run(go(Target(base, KEYS[0])))
-    failed = [r for r in report.results if r.outcome is Outcome.FAIL]
+    failed = [r for r in report.results if r.verdict is Verdict.FAIL]
     assert [r.check for r in failed] == ["reachable"]
     assert failed[0].reason.startswith(f"cannot connect to {base}: connection failed")
     assert report.submits == 0
@@ -200,7 +200,7 @@ def test_a_stream_that_never_closes_is_decided_by_the_grace_not_the_job_timeout(
 
         report = asyncio.run(go())
     [closes] = report.by_check("stream-closes")
-    assert closes.outcome is Outcome.FAIL
+    assert closes.verdict is Verdict.FAIL
     assert closes.reason == "still open 0.3 s after COMPLETED (fal closes the stream)"
     assert report.seconds < 60
 
@@ -216,7 +216,7 @@ def test_a_server_following_fals_documentation_has_no_failures(
     app = documented_server(frozenset(KEYS), clock.now, pause=lambda: asyncio.sleep(0))
     report = run_check(app, clock, catalog, models=MODELS)
     assert failures(report) == {}
-    ran = {r.check for r in report.results if r.outcome is not Outcome.SKIP}
+    ran = {r.check for r in report.results if r.verdict is not Verdict.SKIP}
     assert ran >= SCENARIO_CHECKS
     models = [model for model in catalog if model.endpoint_id in MODELS]
     assert report.submits == billable(plan(load_scenarios(), models, None))

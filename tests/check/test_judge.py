@@ -10,7 +10,7 @@ from mockserver.catalog import Catalog
 from mockserver.check import judge
 from mockserver.check.exchange import Exchange
 from mockserver.check.plan import plan
-from mockserver.check.results import Outcome
+from mockserver.check.results import Verdict
 from mockserver.check.scenarios import load_scenarios, scenario_schema
 from mockserver.check.steps import STEP_KINDS
 
@@ -27,7 +27,7 @@ def test_judging_needs_no_event_loop_and_no_http_library() -> None:
     answer = Exchange(
         "POST", "http://q/x", 200, {"Content-Type": "application/json"}, b'{"request_id": "r"}'
     )
-    assert judge.submit.accepted(answer).outcome is Outcome.PASS
+    assert judge.submit.accepted(answer).verdict is Verdict.PASS
     # ...and the rules' modules neither send requests nor wait on an event loop.
     check = Path(judge.__file__).parent.parent
     modules = [*check.joinpath("judge").glob("*.py")]
@@ -52,10 +52,10 @@ def test_in_queue_without_logs_passes_in_progress_without_logs_fails() -> None:
     running = _answer(202, {"status": "IN_PROGRESS", "logs": []})
     done = _answer(200, {"status": "COMPLETED", "logs": []})
     findings = {f.check: f for f in judge.status.polls([queued, running, done], logs=True)}
-    assert {f.outcome for f in findings.values()} == {Outcome.PASS}
+    assert {f.verdict for f in findings.values()} == {Verdict.PASS}
     bare = _answer(202, {"status": "IN_PROGRESS"})
     findings = {f.check: f for f in judge.status.polls([queued, bare, done], logs=True)}
-    assert findings["logs-key"].outcome is Outcome.FAIL
+    assert findings["logs-key"].verdict is Verdict.FAIL
     assert findings["logs-key"].reason == "IN_PROGRESS without a `logs` key (clients read it)"
     assert findings["logs-key"].exchanges == (bare,)
 
@@ -63,16 +63,16 @@ def test_in_queue_without_logs_passes_in_progress_without_logs_fails() -> None:
 def test_headers_are_looked_up_in_any_case() -> None:
     answer = _answer(200, {}, **{"X-Fal-Request-Id": "other"})
     finding = judge.output.result(answer, "r1")
-    assert finding.outcome is Outcome.FAIL and "'other'" in finding.reason
+    assert finding.verdict is Verdict.FAIL and "'other'" in finding.reason
 
 
 def test_an_accepted_wrong_key_is_a_note_and_a_server_error_a_failure() -> None:
     accepted = Exchange("POST", "http://q/x", 200, {}, b'{"request_id": "r"}')
-    assert judge.submit.auth("wrong-key", accepted).outcome is Outcome.NOTE
+    assert judge.submit.auth("wrong-key", accepted).verdict is Verdict.NOTE
     refused = Exchange("POST", "http://q/x", 401, {}, b'{"detail": "no"}')
-    assert judge.submit.auth("wrong-key", refused).outcome is Outcome.PASS
+    assert judge.submit.auth("wrong-key", refused).verdict is Verdict.PASS
     crashed = Exchange("POST", "http://q/x", 500, {}, b"boom")
-    assert judge.submit.auth("wrong-key", crashed).outcome is Outcome.FAIL
+    assert judge.submit.auth("wrong-key", crashed).verdict is Verdict.FAIL
 
 
 def test_every_step_kind_is_defined_once_and_the_schema_takes_them_from_there() -> None:

@@ -17,7 +17,7 @@ SCENARIOS = ("output-stream", "storage-upload")
 
 
 def _outcomes(report: Any) -> dict[str, str]:
-    return {r.check: r.outcome.value for r in report.results}
+    return {r.check: r.verdict.value for r in report.results}
 
 
 def _app(mock: Any) -> Any:

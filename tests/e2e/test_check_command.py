@@ -64,7 +64,7 @@ def test_the_mock_conforms_in_each_profile(
     assert f", {report['submits']} billable submits (limit 40;" in dry.stdout, dry.stdout
     assert report["ok"] is True and report["counts"]["fail"] == 0
     assert report["submits"] <= 40  # the default spending guard
-    notes = {r["check"] for r in report["results"] if r["outcome"] == "note"}
+    notes = {r["check"] for r in report["results"] if r["verdict"] == "note"}
     if profile == "intermediary":
         assert notes == {"url-origin", "auth-scheme"}
         assert "NOTE url-origin" in output and "https://queue.fal.run" in output
@@ -109,7 +109,7 @@ def test_the_help_example_passes_against_a_default_serve(
     assert done.returncode == 0, done.stdout + done.stderr
     assert "CONFORMS" in done.stdout and "NOTE auth-wrong-key: accepted a request" in done.stdout
     results = json.loads(report.read_text())["results"]
-    assert {r["check"] for r in results if r["outcome"] == "note"} == {"auth-wrong-key"}
+    assert {r["check"] for r in results if r["verdict"] == "note"} == {"auth-wrong-key"}
 
 
 def test_a_wrong_scheme_is_said_once_first_and_stops_the_run(
@@ -258,7 +258,7 @@ def test_the_webhook_check_passes_against_the_mock(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((tmp_path / "r.json").read_text())["results"]
-    outcomes = {r["check"]: r["outcome"] for r in results}
+    outcomes = {r["check"]: r["verdict"] for r in results}
     assert outcomes["webhook-delivered"] == "pass"
     assert outcomes["webhook-body"] == "pass"
     assert outcomes["webhook-signature"] == "pass"

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from mockserver.check.results import CheckResult, Evidence, Outcome
+from mockserver.check.results import CheckResult, Evidence, Verdict
 from mockserver.cli import main
 from mockserver.load.config import LoadConfig, parse_duration, split_budget
 from mockserver.load.ledger import EXAMPLES, Ledger, merge
@@ -45,9 +45,9 @@ def test_the_config_crosses_the_wire_without_a_key() -> None:
     assert not any("key" in name for name in data if name != "auth_scheme")
 
 
-def _result(check: str, outcome: Outcome = Outcome.FAIL) -> CheckResult:
+def _result(check: str, verdict: Verdict = Verdict.FAIL) -> CheckResult:
     evidence = Evidence("GET", "http://127.0.0.1:1/x", 404, '{"detail":"nope"}')
-    return CheckResult("load", "fal-ai/flux-1/schnell", check, outcome, "why", (evidence,))
+    return CheckResult("load", "fal-ai/flux-1/schnell", check, verdict, "why", (evidence,))
 
 
 def test_the_ledger_counts_each_job_once_and_keeps_a_few_examples() -> None:
@@ -63,8 +63,8 @@ def test_the_ledger_counts_each_job_once_and_keeps_a_few_examples() -> None:
     assert ledger.in_flight == 0
     for _ in range(EXAMPLES + 2):
         ledger.judged(_result("status-order"))
-    ledger.judged(_result("url-origin", Outcome.NOTE))
-    ledger.judged(_result("result", Outcome.PASS))
+    ledger.judged(_result("url-origin", Verdict.NOTE))
+    ledger.judged(_result("result", Verdict.PASS))
     snapshot = ledger.snapshot()
     assert snapshot["failures"]["status-order"]["count"] == EXAMPLES + 2
     assert len(snapshot["failures"]["status-order"]["examples"]) == EXAMPLES

@@ -83,3 +83,17 @@ def test_a_checks_verdict_is_not_called_an_outcome() -> None:
     with pytest.warns(DeprecationWarning, match="now mockserver.check.Verdict"):
         assert check.Outcome is check.Verdict
     assert check.Verdict is not Outcome
+    # The class is the verdict under its one name: no module of check/ defines an Outcome.
+    assert check.Verdict.__name__ == "Verdict"
+
+
+def test_a_results_verdict_field_keeps_its_old_spelling_with_a_warning() -> None:
+    from mockserver.check import CheckResult, Finding, Verdict
+
+    result = CheckResult("happy", DEV, "result", Verdict.NOTE, "why")
+    assert result.to_json()["verdict"] == "note"
+    with pytest.warns(DeprecationWarning, match="CheckResult.outcome is now CheckResult.verdict"):
+        assert result.outcome is Verdict.NOTE
+    finding = Finding.of("result", Verdict.FAIL, "why")
+    with pytest.warns(DeprecationWarning, match="Finding.outcome is now Finding.verdict"):
+        assert finding.outcome is Verdict.FAIL

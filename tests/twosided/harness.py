@@ -33,11 +33,11 @@ class TwoSidedRun:
 
     def outcomes(self, check: str) -> list[str]:
         """The outcomes of every result of the check named `check`."""
-        return [r.outcome.value for r in self.results if r.check == check]
+        return [r.verdict.value for r in self.results if r.check == check]
 
     def failed(self) -> list[CheckResult]:
         """The failures."""
-        return [r for r in self.results if r.outcome.value == "fail"]
+        return [r for r in self.results if r.verdict.value == "fail"]
 
 
 def run_two_sided(

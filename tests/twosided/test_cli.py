@@ -94,7 +94,7 @@ def test_two_sided_check_from_the_command_line(tmp_path: Path, mock_servers: Ser
     assert done.returncode == 0, output
     assert "CONFORMS" in output and "0 fail" in output
     report = json.loads((tmp_path / "r.json").read_text())
-    checks = {r["check"]: r["outcome"] for r in report["results"]}
+    checks = {r["check"]: r["verdict"] for r in report["results"]}
     for check in ("one-upstream-submit", "forwarded-input", "key-leak", "customer-isolation"):
         assert checks[check] == "pass", check
     assert checks["outcome-slow"] == "pass"

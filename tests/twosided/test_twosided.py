@@ -91,5 +91,5 @@ def test_a_field_the_intermediary_adds_is_a_note_not_a_failure() -> None:
     run = run_two_sided("add_default")
     assert run.failed() == []
     (added,) = [r for r in run.results if r.check == "forwarded-input"]
-    assert added.outcome.value == "note"
+    assert added.verdict.value == "note"
     assert "added num_inference_steps=4" in added.reason

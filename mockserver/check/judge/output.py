@@ -12,7 +12,7 @@ from PIL import Image, UnidentifiedImageError
 from mockserver.catalog import Model, preset_size
 from mockserver.check.exchange import Exchange
 from mockserver.check.findings import Finding
-from mockserver.check.results import Outcome
+from mockserver.check.results import Verdict
 
 # A media item of a result (a dict with `url`, maybe `content_type`, `width`...)
 # with the answer its download got.
@@ -23,12 +23,12 @@ def result(answer: Exchange, request_id: str) -> Finding:
     """`result`: a completed request's result is 200 JSON, tagged with its id if at all."""
     if answer.status_code != 200 or answer.json_object() is None:
         reason = f"expected 200 with a JSON object, got {answer.describe()}"
-        return Finding.of("result", Outcome.FAIL, reason, answer)
+        return Finding.of("result", Verdict.FAIL, reason, answer)
     header = answer.header("x-fal-request-id")
     if header not in (None, request_id):
         reason = f"X-Fal-Request-Id {header!r} is not the request's id"
-        return Finding.of("result", Outcome.FAIL, reason, answer)
-    return Finding.of("result", Outcome.PASS, "200 with the output", answer)
+        return Finding.of("result", Verdict.FAIL, reason, answer)
+    return Finding.of("result", Verdict.PASS, "200 with the output", answer)
 
 
 def output_schema(answer: Exchange, schema: dict[str, Any]) -> Finding:
@@ -42,8 +42,8 @@ def output_schema(answer: Exchange, schema: dict[str, Any]) -> Finding:
         reason = "; ".join(
             f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in errors[:3]
         )
-        return Finding.of("output-schema", Outcome.FAIL, reason, answer)
-    return Finding.of("output-schema", Outcome.PASS, "matches the model's output schema", answer)
+        return Finding.of("output-schema", Verdict.FAIL, reason, answer)
+    return Finding.of("output-schema", Verdict.PASS, "matches the model's output schema", answer)
 
 
 def result_early(answer: Exchange, status: Exchange) -> Finding:
@@ -53,13 +53,13 @@ def result_early(answer: Exchange, status: Exchange) -> Finding:
     """
     check = "result-early-400"
     if answer.status_code == 400:
-        return Finding.of(check, Outcome.PASS, "400 before completion", answer)
+        return Finding.of(check, Verdict.PASS, "400 before completion", answer)
     state = (status.json_object() or {}).get("status")
     if answer.status_code == 200 and state == "COMPLETED":
         reason = "the request finished before its result could be asked for early"
-        return Finding.of(check, Outcome.SKIP, reason, answer, status)
+        return Finding.of(check, Verdict.SKIP, reason, answer, status)
     reason = f"before completion ({state}) the result answered {answer.describe()}; fal: 400"
-    return Finding.of(check, Outcome.FAIL, reason, answer, status)
+    return Finding.of(check, Verdict.FAIL, reason, answer, status)
 
 
 def fidelity(
@@ -68,26 +68,26 @@ def fidelity(
     """`num-images`, `image-size`, `seed-echo`, `output-format`: the output honours the input."""
     images = output.get("images")
     if model.output not in ("images", "synthesized") or not isinstance(images, list):
-        return [Finding.of("num-images", Outcome.SKIP, "not an image model")]
+        return [Finding.of("num-images", Verdict.SKIP, "not an image model")]
     found = []
     wanted = sent.get("num_images", 1)
     if len(images) == wanted:
-        found.append(Finding.of("num-images", Outcome.PASS, f"{wanted} images as asked", evidence))
+        found.append(Finding.of("num-images", Verdict.PASS, f"{wanted} images as asked", evidence))
     else:
         reason = f"asked for {wanted} images, got {len(images)}"
-        found.append(Finding.of("num-images", Outcome.FAIL, reason, evidence))
+        found.append(Finding.of("num-images", Verdict.FAIL, reason, evidence))
     found.append(_sizes(model, sent, images, evidence))
     if "seed" in sent and "seed" in model.output_schema.get("properties", {}):
         got = output.get("seed")
-        outcome = Outcome.PASS if got == sent["seed"] else Outcome.FAIL
+        verdict = Verdict.PASS if got == sent["seed"] else Verdict.FAIL
         reason = f"sent seed {sent['seed']}, got {got}"
-        found.append(Finding.of("seed-echo", outcome, reason, evidence))
+        found.append(Finding.of("seed-echo", verdict, reason, evidence))
     if "output_format" in sent:
         want = "image/" + sent["output_format"]
         got_types = sorted({str(i.get("content_type")) for i in images if isinstance(i, dict)})
-        outcome = Outcome.PASS if got_types == [want] else Outcome.FAIL
+        verdict = Verdict.PASS if got_types == [want] else Verdict.FAIL
         reason = f"asked for {want}, got {', '.join(got_types) or 'nothing'}"
-        found.append(Finding.of("output-format", outcome, reason, evidence))
+        found.append(Finding.of("output-format", verdict, reason, evidence))
     return found
 
 
@@ -96,10 +96,10 @@ def _sizes(model: Model, sent: dict[str, Any], images: list[Any], evidence: Exch
     source = model.size_from
     value = sent.get(source) if source != "none" else None
     if value is None:
-        return Finding.of("image-size", Outcome.SKIP, "the input sets no size")
+        return Finding.of("image-size", Verdict.SKIP, "the input sets no size")
     if not any(isinstance(w, int) and isinstance(h, int) for w, h in sizes):
         # Some models answer files without their pixel size (fal's `File`).
-        return Finding.of("image-size", Outcome.SKIP, "the images do not report their size")
+        return Finding.of("image-size", Verdict.SKIP, "the images do not report their size")
     if source == "aspect_ratio":
         w, h = (int(x) for x in str(value).split(":"))
         bad = [
@@ -119,27 +119,27 @@ def _sizes(model: Model, sent: dict[str, Any], images: list[Any], evidence: Exch
         want = f"{expected[0]}x{expected[1]}" if expected else str(value)
     if bad or not sizes:
         got = ", ".join(f"{w}x{h}" for w, h in sizes) or "no sizes"
-        return Finding.of("image-size", Outcome.FAIL, f"asked for {want}, got {got}", evidence)
-    return Finding.of("image-size", Outcome.PASS, f"every image is {want}", evidence)
+        return Finding.of("image-size", Verdict.FAIL, f"asked for {want}, got {got}", evidence)
+    return Finding.of("image-size", Verdict.PASS, f"every image is {want}", evidence)
 
 
 def media_download(fetched: Sequence[Fetched]) -> Finding:
     """`media-download`: every media URL of a result downloads, as the type it reports."""
     if not fetched:
-        return Finding.of("media-download", Outcome.FAIL, "the result names no media files")
+        return Finding.of("media-download", Verdict.FAIL, "the result names no media files")
     failed = [answer for _, answer in fetched if answer.status_code != 200 or not answer.body]
     if failed:
         reason = f"{len(failed)} of {len(fetched)} media not downloadable: {failed[0].describe()}"
-        return Finding.of("media-download", Outcome.FAIL, reason, failed[0])
+        return Finding.of("media-download", Verdict.FAIL, reason, failed[0])
     for item, answer in fetched:
         served = (answer.header("content-type") or "").split(";")[0]
         if item.get("content_type") and served != item["content_type"]:
             reason = (
                 f"served as {answer.header('content-type')!r}, reported {item['content_type']!r}"
             )
-            return Finding.of("media-download", Outcome.FAIL, reason, answer)
+            return Finding.of("media-download", Verdict.FAIL, reason, answer)
     reason = f"{len(fetched)} file(s) downloaded without auth"
-    return Finding.of("media-download", Outcome.PASS, reason, fetched[0][1])
+    return Finding.of("media-download", Verdict.PASS, reason, fetched[0][1])
 
 
 def media_bytes(fetched: Sequence[Fetched]) -> Finding:
@@ -148,16 +148,16 @@ def media_bytes(fetched: Sequence[Fetched]) -> Finding:
         if str(item.get("content_type", "")).startswith("video/"):
             if answer.body[4:8] != b"ftyp":
                 reason = "the video is not an MP4 file"
-                return Finding.of("media-size", Outcome.FAIL, reason, answer)
+                return Finding.of("media-size", Verdict.FAIL, reason, answer)
             continue
         try:
             with Image.open(io.BytesIO(answer.body)) as image:
                 size = image.size
         except (UnidentifiedImageError, OSError):
             reason = "a media file is not a readable image"
-            return Finding.of("media-size", Outcome.FAIL, reason, answer)
+            return Finding.of("media-size", Verdict.FAIL, reason, answer)
         reported = (item.get("width"), item.get("height"))
         if reported != (None, None) and size != reported:
             reason = f"the file is {size[0]}x{size[1]}, reported {reported[0]}x{reported[1]}"
-            return Finding.of("media-size", Outcome.FAIL, reason, answer)
-    return Finding.of("media-size", Outcome.PASS, "every file is what the result reports")
+            return Finding.of("media-size", Verdict.FAIL, reason, answer)
+    return Finding.of("media-size", Verdict.PASS, "every file is what the result reports")

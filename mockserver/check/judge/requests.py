@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from mockserver.check.exchange import Exchange
 from mockserver.check.findings import Finding
-from mockserver.check.results import Outcome
+from mockserver.check.results import Verdict
 
 
 def _already_completed(answer: Exchange) -> bool:
@@ -17,10 +17,10 @@ def _already_completed(answer: Exchange) -> bool:
 def cancel_completed(answer: Exchange) -> Finding:
     """`cancel-completed`: cancelling a completed request answers 400 ALREADY_COMPLETED."""
     if _already_completed(answer):
-        return Finding.of("cancel-completed", Outcome.PASS, "400 ALREADY_COMPLETED", answer)
+        return Finding.of("cancel-completed", Verdict.PASS, "400 ALREADY_COMPLETED", answer)
     body = answer.json_object() or {}
     reason = f"expected 400 ALREADY_COMPLETED, got {answer.describe()} {body}"
-    return Finding.of("cancel-completed", Outcome.FAIL, reason, answer)
+    return Finding.of("cancel-completed", Verdict.FAIL, reason, answer)
 
 
 def cancel_requested(answer: Exchange) -> Finding | None:
@@ -32,10 +32,10 @@ def cancel_requested(answer: Exchange) -> Finding | None:
     body = answer.json_object() or {}
     if _already_completed(answer):
         reason = "the request finished before it could be cancelled while queued"
-        return Finding.of("cancel-queued", Outcome.SKIP, reason, answer)
+        return Finding.of("cancel-queued", Verdict.SKIP, reason, answer)
     if answer.status_code != 202 or body.get("status") != "CANCELLATION_REQUESTED":
         reason = f"expected 202 CANCELLATION_REQUESTED, got {answer.describe()} {body}"
-        return Finding.of("cancel-queued", Outcome.FAIL, reason, answer)
+        return Finding.of("cancel-queued", Verdict.FAIL, reason, answer)
     return None
 
 
@@ -43,9 +43,9 @@ def cancelled_result(cancel: Exchange, result: Exchange) -> Finding:
     """`cancel-queued`: after 202 CANCELLATION_REQUESTED the request yields no output."""
     if result.status_code == 200:
         reason = "the cancelled request still yielded an output"
-        return Finding.of("cancel-queued", Outcome.FAIL, reason, cancel, result)
+        return Finding.of("cancel-queued", Verdict.FAIL, reason, cancel, result)
     reason = f"202 CANCELLATION_REQUESTED; its result then answers {result.status_code}"
-    return Finding.of("cancel-queued", Outcome.PASS, reason, cancel, result)
+    return Finding.of("cancel-queued", Verdict.PASS, reason, cancel, result)
 
 
 def unknown_ids(answers: Sequence[Exchange]) -> Finding:
@@ -53,9 +53,9 @@ def unknown_ids(answers: Sequence[Exchange]) -> Finding:
     wrong = [a for a in answers if a.status_code != 404]
     if wrong:
         reason = f"an unknown request id answered {wrong[0].describe()}, not 404"
-        return Finding.of("unknown-id-404", Outcome.FAIL, reason, *wrong)
+        return Finding.of("unknown-id-404", Verdict.FAIL, reason, *wrong)
     reason = "status, result and cancel: 404"
-    return Finding.of("unknown-id-404", Outcome.PASS, reason, *answers)
+    return Finding.of("unknown-id-404", Verdict.PASS, reason, *answers)
 
 
 def other_key(answers: Sequence[Exchange]) -> Finding:
@@ -63,6 +63,6 @@ def other_key(answers: Sequence[Exchange]) -> Finding:
     leaked = [a for a in answers if a.status_code != 404]
     if leaked:
         reason = f"another key's request answered {leaked[0].describe()} to this key, not 404"
-        return Finding.of("cross-key-404", Outcome.FAIL, reason, *leaked)
+        return Finding.of("cross-key-404", Verdict.FAIL, reason, *leaked)
     reason = "a second key gets 404 for the first key's request"
-    return Finding.of("cross-key-404", Outcome.PASS, reason, *answers)
+    return Finding.of("cross-key-404", Verdict.PASS, reason, *answers)

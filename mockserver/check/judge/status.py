@@ -9,7 +9,7 @@ from typing import Any
 
 from mockserver.check.exchange import Exchange
 from mockserver.check.findings import Finding
-from mockserver.check.results import Outcome, shorten
+from mockserver.check.results import Verdict, shorten
 from mockserver.queue import State
 
 # A request's states in the order they happen; anything else makes clients raise.
@@ -29,13 +29,13 @@ def status_of(answer: Exchange) -> str | None:
 def unknown_status(answer: Exchange) -> Finding:
     """`completes` failed: a poll answered without a status clients know."""
     reason = f"status poll answered {answer.describe()} without a known status"
-    return Finding.of("completes", Outcome.FAIL, reason, answer)
+    return Finding.of("completes", Verdict.FAIL, reason, answer)
 
 
 def not_completed(seconds: float, state: str | None, *answers: Exchange) -> Finding:
     """`completes` failed: no COMPLETED within the job's `seconds` (last seen: `state`)."""
     reason = f"not COMPLETED after {seconds:g} s ({state})"
-    return Finding.of("completes", Outcome.FAIL, reason, *answers)
+    return Finding.of("completes", Verdict.FAIL, reason, *answers)
 
 
 def logs_problem(body: dict[str, Any], logs: bool) -> str | None:
@@ -91,12 +91,12 @@ def polls(answers: Sequence[Exchange], logs: bool) -> list[Finding]:
     for check in ("status-codes", "logs-key", "status-order"):
         if check in problems:
             reason, evidence = problems[check]
-            findings.append(Finding.of(check, Outcome.FAIL, reason, evidence))
+            findings.append(Finding.of(check, Verdict.FAIL, reason, evidence))
         elif check == "status-codes" and not saw_pending:
             reason = "the request finished before the first poll"
-            findings.append(Finding.of(check, Outcome.SKIP, reason))
+            findings.append(Finding.of(check, Verdict.SKIP, reason))
         else:
-            findings.append(Finding.of(check, Outcome.PASS, held, *answers[-1:]))
+            findings.append(Finding.of(check, Verdict.PASS, held, *answers[-1:]))
     return findings
 
 
@@ -151,14 +151,14 @@ def stream(record: Exchange, log: StreamLog, *, closed: bool, grace: float) -> l
         problems.append(record.error)
     if problems or not log.completed:
         reason = "; ".join(problems) or "the stream ended before COMPLETED"
-        return [Finding.of("stream-events", Outcome.FAIL, reason, record)]
+        return [Finding.of("stream-events", Verdict.FAIL, reason, record)]
     events = Finding.of(
-        "stream-events", Outcome.PASS, f"{len(log.events)} events, last COMPLETED", record
+        "stream-events", Verdict.PASS, f"{len(log.events)} events, last COMPLETED", record
     )
     if not closed:
         reason = f"still open {grace:g} s after COMPLETED (fal closes the stream)"
-        return [events, Finding.of("stream-closes", Outcome.FAIL, reason, record)]
-    return [events, Finding.of("stream-closes", Outcome.PASS, "closed after COMPLETED", record)]
+        return [events, Finding.of("stream-closes", Verdict.FAIL, reason, record)]
+    return [events, Finding.of("stream-closes", Verdict.PASS, "closed after COMPLETED", record)]
 
 
 def stream_agrees(answer: Exchange, streamed: dict[str, Any]) -> Finding:
@@ -176,6 +176,6 @@ def stream_agrees(answer: Exchange, streamed: dict[str, Any]) -> Finding:
         differences.append("logs: the poll shows none, the stream showed some")
     check = "status-stream-equivalent"
     if differences:
-        return Finding.of(check, Outcome.FAIL, "; ".join(differences), answer)
+        return Finding.of(check, Verdict.FAIL, "; ".join(differences), answer)
     reason = "the poll and the stream agree on status and request_id"
-    return Finding.of(check, Outcome.PASS, reason, answer)
+    return Finding.of(check, Verdict.PASS, reason, answer)

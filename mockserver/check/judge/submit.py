@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from mockserver.check.exchange import Exchange
 from mockserver.check.findings import Finding
-from mockserver.check.results import Outcome
+from mockserver.check.results import Verdict
 from mockserver.endpoints import origin_of, request_path
 
 # The URLs a submit answer returns, and the protocol action each addresses.
@@ -28,31 +28,31 @@ def auth(kind: str, answer: Exchange) -> Finding:
     body = answer.json_object()
     code = answer.status_code
     if code == 401 and body is not None and "detail" in body:
-        return Finding.of(check, Outcome.PASS, "401 with a detail", answer)
+        return Finding.of(check, Verdict.PASS, "401 with a detail", answer)
     if answer.accepted:
         reason = (
             f"accepted a request with {kind} auth: fine for a local test server or a proxy that"
             " adds its own key, a hole for a public one (fal answers 401)"
         )
-        return Finding.of(check, Outcome.NOTE, reason, answer)
+        return Finding.of(check, Verdict.NOTE, reason, answer)
     if code is not None and 400 <= code < 500:
-        return Finding.of(check, Outcome.NOTE, f"refused with {code} (fal answers 401)", answer)
+        return Finding.of(check, Verdict.NOTE, f"refused with {code} (fal answers 401)", answer)
     reason = f"expected 401 {{detail}}, got {answer.describe()}"
-    return Finding.of(check, Outcome.FAIL, reason, answer)
+    return Finding.of(check, Verdict.FAIL, reason, answer)
 
 
 def validation(fields: list[str], answer: Exchange) -> Finding:
     """`validation-422`: an invalid input gets 422 with a `detail` entry naming each field."""
     check = "validation-422"
     if answer.accepted:
-        return Finding.of(check, Outcome.FAIL, "accepted an invalid input", answer)
+        return Finding.of(check, Verdict.FAIL, "accepted an invalid input", answer)
     if answer.status_code != 422:
-        return Finding.of(check, Outcome.FAIL, f"expected 422, got {answer.describe()}", answer)
+        return Finding.of(check, Verdict.FAIL, f"expected 422, got {answer.describe()}", answer)
     body = answer.json_object()
     detail = body.get("detail") if body else None
     if not isinstance(detail, list) or not detail:
         reason = "422 without a `detail` list of problems"
-        return Finding.of(check, Outcome.FAIL, reason, answer)
+        return Finding.of(check, Verdict.FAIL, reason, answer)
     well_formed = all(
         isinstance(entry, dict)
         and isinstance(entry.get("loc"), list)
@@ -61,13 +61,13 @@ def validation(fields: list[str], answer: Exchange) -> Finding:
         for entry in detail
     )
     if not well_formed:
-        return Finding.of(check, Outcome.FAIL, "a `detail` entry lacks loc/msg/type", answer)
+        return Finding.of(check, Verdict.FAIL, "a `detail` entry lacks loc/msg/type", answer)
     named = {str(part) for entry in detail for part in entry["loc"][1:2]}
     missing = [name for name in fields if name not in named]
     if missing:
         reason = f"`detail` does not name {', '.join(missing)} (names: {sorted(named)})"
-        return Finding.of(check, Outcome.FAIL, reason, answer)
-    return Finding.of(check, Outcome.PASS, f"422 naming {', '.join(fields)}", answer)
+        return Finding.of(check, Verdict.FAIL, reason, answer)
+    return Finding.of(check, Verdict.PASS, f"422 naming {', '.join(fields)}", answer)
 
 
 def request_id_of(answer: Exchange) -> str | None:
@@ -82,8 +82,8 @@ def accepted(answer: Exchange) -> Finding:
     request_id = request_id_of(answer)
     if request_id is None:
         reason = f"expected 200 with a request_id, got {answer.describe()}"
-        return Finding.of("submit-accepted", Outcome.FAIL, reason, answer)
-    return Finding.of("submit-accepted", Outcome.PASS, f"200, request {request_id}", answer)
+        return Finding.of("submit-accepted", Verdict.FAIL, reason, answer)
+    return Finding.of("submit-accepted", Verdict.PASS, f"200, request {request_id}", answer)
 
 
 def returned_urls(answer: Exchange) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def url_shape(answer: Exchange, app_id: str) -> Finding:
     missing = [f"{name}_url" for name, url in returned.items() if not isinstance(url, str)]
     if missing:
         reason = f"the submit answer lacks {', '.join(missing)}: clients must build them"
-        return Finding.of("url-shape", Outcome.FAIL, reason, answer)
+        return Finding.of("url-shape", Verdict.FAIL, reason, answer)
     wrong = []
     for name, url in returned.items():
         want = request_path(app_id, request_id, URL_ACTIONS[name])  # type: ignore[arg-type]
@@ -107,8 +107,8 @@ def url_shape(answer: Exchange, app_id: str) -> Finding:
         if not got.endswith(want):  # a base path prefix is fine; a longer id is not
             wrong.append(f"{name}_url path {got} (fal: {want})")
     if wrong:
-        return Finding.of("url-shape", Outcome.FAIL, "; ".join(wrong), answer)
-    return Finding.of("url-shape", Outcome.PASS, f"owner/alias only ({app_id})", answer)
+        return Finding.of("url-shape", Verdict.FAIL, "; ".join(wrong), answer)
+    return Finding.of("url-shape", Verdict.PASS, f"owner/alias only ({app_id})", answer)
 
 
 def url_origin(answer: Exchange, base_url: str) -> Finding:
@@ -117,17 +117,17 @@ def url_origin(answer: Exchange, base_url: str) -> Finding:
     origins = {origin_of(url) for url in returned}
     base = origin_of(base_url)
     if origins <= {base}:
-        return Finding.of("url-origin", Outcome.PASS, f"returned URLs are on {base}", answer)
+        return Finding.of("url-origin", Verdict.PASS, f"returned URLs are on {base}", answer)
     reason = (
         f"returned URLs are on {', '.join(sorted(origins))}, not on {base}:"
         " callers must rewrite them (done here)"
     )
-    return Finding.of("url-origin", Outcome.NOTE, reason, answer)
+    return Finding.of("url-origin", Verdict.NOTE, reason, answer)
 
 
 def auth_scheme(scheme: str, answer: Exchange) -> Finding:
     """`auth-scheme`: fal takes `Key`; another accepted scheme is a note."""
     if scheme == "Bearer":
         reason = "takes `Authorization: Bearer <key>`; fal takes `Key <key>`"
-        return Finding.of("auth-scheme", Outcome.NOTE, reason, answer)
-    return Finding.of("auth-scheme", Outcome.PASS, "takes `Authorization: Key <key>`", answer)
+        return Finding.of("auth-scheme", Verdict.NOTE, reason, answer)
+    return Finding.of("auth-scheme", Verdict.PASS, "takes `Authorization: Key <key>`", answer)

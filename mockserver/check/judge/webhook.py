@@ -8,7 +8,7 @@ from typing import Any
 
 from mockserver.check.exchange import Exchange
 from mockserver.check.findings import Finding
-from mockserver.check.results import Outcome
+from mockserver.check.results import Verdict
 from mockserver.client.webhooks import WebhookVerificationError, verify_webhook
 
 
@@ -17,7 +17,7 @@ def body(delivered: bytes, request_id: str, output: Any, evidence: Exchange) -> 
     try:
         data = json.loads(delivered)
     except ValueError:
-        return Finding.of("webhook-body", Outcome.FAIL, "the webhook body is not JSON", evidence)
+        return Finding.of("webhook-body", Verdict.FAIL, "the webhook body is not JSON", evidence)
     problems = []
     if not isinstance(data, dict):
         problems.append("not a JSON object")
@@ -29,9 +29,9 @@ def body(delivered: bytes, request_id: str, output: Any, evidence: Exchange) -> 
     if output is not None and data.get("payload") != output:
         problems.append("payload is not the request's result")
     if problems:
-        return Finding.of("webhook-body", Outcome.FAIL, "; ".join(problems), evidence)
+        return Finding.of("webhook-body", Verdict.FAIL, "; ".join(problems), evidence)
     reason = "request_id, status OK and the result as payload"
-    return Finding.of("webhook-body", Outcome.PASS, reason, evidence)
+    return Finding.of("webhook-body", Verdict.PASS, reason, evidence)
 
 
 def is_signed(headers: Mapping[str, str]) -> bool:
@@ -42,7 +42,7 @@ def is_signed(headers: Mapping[str, str]) -> bool:
 def unsigned(evidence: Exchange) -> Finding:
     """`webhook-signature` failed: the delivery has no X-Fal-Webhook-* headers."""
     reason = "no X-Fal-Webhook-* headers: the webhook is not signed"
-    return Finding.of("webhook-signature", Outcome.FAIL, reason, evidence)
+    return Finding.of("webhook-signature", Verdict.FAIL, reason, evidence)
 
 
 def signature(
@@ -55,11 +55,11 @@ def signature(
     jwks = keys.json_object()
     if keys.status_code != 200 or jwks is None:
         reason = f"the key set at {keys.url} answered {keys.describe()}"
-        return Finding.of(check, Outcome.FAIL, reason, keys)
+        return Finding.of(check, Verdict.FAIL, reason, keys)
     try:
         verify_webhook(headers, delivered, jwks)
     except WebhookVerificationError as exc:
         reason = f"does not verify with the keys at {keys.url}: {exc}"
-        return Finding.of(check, Outcome.FAIL, reason, evidence)
+        return Finding.of(check, Verdict.FAIL, reason, evidence)
     reason = f"ED25519 signature verified with the keys at {keys.url}"
-    return Finding.of(check, Outcome.PASS, reason, evidence)
+    return Finding.of(check, Verdict.PASS, reason, evidence)

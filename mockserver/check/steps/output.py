@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from mockserver.check.exchange import json_evidence
 from mockserver.check.findings import Finding
 from mockserver.check.judge import output as judge
-from mockserver.check.results import Outcome
+from mockserver.check.results import Verdict
 from mockserver.check.steps.base import Abort, Options, StepKind, no_options
 from mockserver.outputs import media_objects
 
@@ -76,7 +76,7 @@ async def media(unit: Unit, options: Options) -> None:
         raise Abort("no result with media")
     files = list(media_objects(job.result))
     if not files:
-        unit.add(Finding.of("media-download", Outcome.FAIL, "the result names no media files"))
+        unit.add(Finding.of("media-download", Verdict.FAIL, "the result names no media files"))
         return
     fetched = [(item, await unit.call("GET", str(item["url"]), auth="none")) for item in files]
     download = judge.media_download(fetched)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from mockserver.check.findings import Finding
 from mockserver.check.judge import requests as judge
 from mockserver.check.judge import status
-from mockserver.check.results import Outcome
+from mockserver.check.results import Verdict
 from mockserver.check.steps.base import Job, Options, StepKind, no_options
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ async def cross_key(unit: Unit, options: Options) -> None:
     job = unit.need_job()
     if not unit.target.second_key:
         reason = "needs a second key (--second-key-env)"
-        unit.add(Finding.of("cross-key-404", Outcome.SKIP, reason))
+        unit.add(Finding.of("cross-key-404", Verdict.SKIP, reason))
         return
     answers = [
         await unit.status(job, logs=False, auth="second-key"),

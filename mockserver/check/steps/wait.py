@@ -12,7 +12,7 @@ from mockserver.check.exchange import Exchange
 from mockserver.check.findings import Finding
 from mockserver.check.judge import status as judge
 from mockserver.check.pacing import Deadline, within
-from mockserver.check.results import Outcome
+from mockserver.check.results import Verdict
 from mockserver.check.steps.base import Abort, Job, Options, StepKind, Where, no_options
 
 if TYPE_CHECKING:
@@ -47,7 +47,7 @@ async def _poll(unit: Unit, logs: bool) -> None:
             raise Abort("the request did not complete in time", ran=True)
         await unit.pacer.sleep(unit.settings.poll_interval)
     reason = f"COMPLETED after {len(answers)} polls"
-    unit.add(Finding.of("completes", Outcome.PASS, reason, answers[-1]))
+    unit.add(Finding.of("completes", Verdict.PASS, reason, answers[-1]))
     for finding in judge.polls(answers, logs):
         unit.add(finding)
 

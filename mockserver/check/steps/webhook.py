@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from mockserver.check.exchange import Exchange
 from mockserver.check.findings import Finding
 from mockserver.check.judge import webhook as judge
-from mockserver.check.results import Outcome
+from mockserver.check.results import Verdict
 from mockserver.check.steps.base import Abort, Options, StepKind, no_options
 
 if TYPE_CHECKING:
@@ -31,13 +31,13 @@ async def run(unit: Unit, options: Options) -> None:
             f"no webhook reached {receiver.url_for(unit.hook)} within"
             f" {unit.settings.job_timeout:g} s of completion"
         )
-        unit.add(Finding.of("webhook-delivered", Outcome.FAIL, reason))
+        unit.add(Finding.of("webhook-delivered", Verdict.FAIL, reason))
         raise Abort("no webhook arrived", ran=True)
     deliveries = receiver.arrived(unit.hook)
     first = deliveries[0]
     evidence = Exchange("POST", receiver.url_for(unit.hook), None, None, first.body)
     count = f"{len(deliveries)} delivery(ies)"
-    unit.add(Finding.of("webhook-delivered", Outcome.PASS, count, evidence))
+    unit.add(Finding.of("webhook-delivered", Verdict.PASS, count, evidence))
     unit.add(judge.body(first.body, job.request_id, job.result, evidence))
     if not judge.is_signed(first.headers):
         unit.add(judge.unsigned(evidence))
