@@ -141,3 +141,12 @@ class Report:
             "counts": {verdict.value: counts.get(verdict, 0) for verdict in Verdict},
             "results": [result.to_json() for result in self.results],
         }
+
+
+def __getattr__(name: str) -> Any:
+    # Branches written before the rename import `Outcome` from here; they keep
+    # working, told the new name, until they are updated.
+    if name == "Outcome":
+        warn_renamed("mockserver.check.results.Outcome", "mockserver.check.results.Verdict")
+        return Verdict
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,7 @@ import httpx
 from mockserver.check.exchange import Exchange
 from mockserver.check.http import exchange
 from mockserver.check.pacing import Pacer
-from mockserver.check.results import CheckResult, Evidence, Outcome, excerpt
+from mockserver.check.results import CheckResult, Evidence, Verdict, excerpt
 from mockserver.markers import field_digests, marker_pattern
 from mockserver.redact import fingerprint
 
@@ -455,9 +455,9 @@ def judge_jobs(
     summary = reconcile((job.marker for job in jobs if job.accepted), marked, keys)
     verdicts: list[JobVerdict] = []
 
-    def add(job: CustomerJob, check: str, outcome: Outcome, reason: str, *ev: Evidence) -> None:
+    def add(job: CustomerJob, check: str, verdict: Verdict, reason: str, *ev: Evidence) -> None:
         where = f"job {job.marker}" + (f" (request {job.request_id})" if job.request_id else "")
-        result = CheckResult(scenario, job.endpoint, check, outcome, f"{where}: {reason}", ev)
+        result = CheckResult(scenario, job.endpoint, check, verdict, f"{where}: {reason}", ev)
         verdicts.append(JobVerdict(job.marker, result))
 
     for job in jobs:
@@ -465,12 +465,12 @@ def judge_jobs(
         both = (*job.shown("submit"), *(_upstream_evidence(u) for u in upstream[:2]))
         ids = ", ".join(str(u.get("request_id")) for u in upstream)
         if job.accepted and len(upstream) == 1:
-            add(job, "one-upstream-submit", Outcome.PASS, "one upstream job", *both)
+            add(job, "one-upstream-submit", Verdict.PASS, "one upstream job", *both)
         elif job.accepted and not upstream:
             add(
                 job,
                 "one-upstream-submit",
-                Outcome.FAIL,
+                Verdict.FAIL,
                 "accepted for the customer, but nothing holding its marker reached the upstream",
                 *both,
             )
@@ -478,7 +478,7 @@ def judge_jobs(
             add(
                 job,
                 "one-upstream-submit",
-                Outcome.FAIL,
+                Verdict.FAIL,
                 f"one customer submit, {len(upstream)}"
                 f" upstream jobs ({ids}): {len(upstream) - 1} billed too many",
                 *both,
@@ -487,47 +487,47 @@ def judge_jobs(
             add(
                 job,
                 "one-upstream-submit",
-                Outcome.FAIL,
+                Verdict.FAIL,
                 "the customer's submit was refused,"
                 f" yet the upstream billed {len(upstream)} job(s) ({ids})",
                 *both,
             )
         else:
-            add(job, "one-upstream-submit", Outcome.PASS, "refused, and nothing billed upstream")
+            add(job, "one-upstream-submit", Verdict.PASS, "refused, and nothing billed upstream")
         if upstream:
             digests = upstream[0].get("fields")
             if not isinstance(digests, dict):
-                add(job, "forwarded-input", Outcome.SKIP, "the mock kept no field digests")
+                add(job, "forwarded-input", Verdict.SKIP, "the mock kept no field digests")
             else:
                 diff = forwarded_fields(job.sent, digests)
-                outcome = Outcome.PASS
+                verdict = Verdict.PASS
                 if not diff.faithful:
-                    outcome = Outcome.FAIL
+                    verdict = Verdict.FAIL
                 elif diff.added:  # a documented habit (defaults filled in), not a fault
-                    outcome = Outcome.NOTE
-                add(job, "forwarded-input", outcome, diff.describe(), *both)
+                    verdict = Verdict.NOTE
+                add(job, "forwarded-input", verdict, diff.describe(), *both)
             keyed = [u for u in upstream if u.get("key_fingerprint") in customers]
             if keyed:
                 add(
                     job,
                     "upstream-key",
-                    Outcome.FAIL,
+                    Verdict.FAIL,
                     "the upstream job is owned by the customer's key (fingerprint match)",
                     *both,
                 )
             else:
-                add(job, "upstream-key", Outcome.PASS, "on the intermediary's key")
+                add(job, "upstream-key", Verdict.PASS, "on the intermediary's key")
         if job.cancelled:
             cancels = sum(int(u.get("cancels") or 0) for u in upstream)
             if not upstream:
-                add(job, "cancel-forwarded", Outcome.SKIP, "no upstream job to cancel")
+                add(job, "cancel-forwarded", Verdict.SKIP, "no upstream job to cancel")
             elif cancels:
-                add(job, "cancel-forwarded", Outcome.PASS, "the cancel reached the upstream")
+                add(job, "cancel-forwarded", Verdict.PASS, "the cancel reached the upstream")
             else:
                 add(
                     job,
                     "cancel-forwarded",
-                    Outcome.FAIL,
+                    Verdict.FAIL,
                     "the customer cancelled it, but the upstream received no cancel for it",
                     *both,
                 )
@@ -537,25 +537,25 @@ def judge_jobs(
                 add(
                     job,
                     "key-leak",
-                    Outcome.FAIL,
+                    Verdict.FAIL,
                     f"the upstream key (by fingerprint) is in {job.leaks[0]}{more}",
                     *job.shown("key-leak"),
                 )
             else:
-                add(job, "key-leak", Outcome.PASS, "not in any answer")
+                add(job, "key-leak", Verdict.PASS, "not in any answer")
         elif job.accepted:
-            add(job, "key-leak", Outcome.SKIP, "the upstream key was not known yet")
+            add(job, "key-leak", Verdict.SKIP, "the upstream key was not known yet")
         if job.result_read:
             if job.foreign:
                 add(
                     job,
                     "customer-isolation",
-                    Outcome.FAIL,
+                    Verdict.FAIL,
                     f"its result holds the input of {', '.join(job.foreign[:3])}",
                     *job.shown("customer-isolation"),
                 )
             else:
-                add(job, "customer-isolation", Outcome.PASS, "its result holds no other input")
+                add(job, "customer-isolation", Verdict.PASS, "its result holds no other input")
     known = {job.marker for job in jobs}
     for marker in summary.unclaimed:
         if marker in known:  # a refused customer submit: judged above
@@ -565,7 +565,7 @@ def judge_jobs(
             scenario,
             "",
             "one-upstream-submit",
-            Outcome.FAIL,
+            Verdict.FAIL,
             f"upstream job(s) holding marker {marker}, which no accepted customer job"
             " explains (billed, never answered to a customer)",
             tuple(_upstream_evidence(u) for u in found[:2]),

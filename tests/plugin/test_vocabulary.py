@@ -97,3 +97,10 @@ def test_a_results_verdict_field_keeps_its_old_spelling_with_a_warning() -> None
     finding = Finding.of("result", Verdict.FAIL, "why")
     with pytest.warns(DeprecationWarning, match="Finding.outcome is now Finding.verdict"):
         assert finding.outcome is Verdict.FAIL
+
+
+def test_the_results_module_still_answers_the_old_name() -> None:
+    from mockserver.check import results
+
+    with pytest.warns(DeprecationWarning, match="results.Outcome is now"):
+        assert results.Outcome is results.Verdict

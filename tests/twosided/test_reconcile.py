@@ -9,7 +9,7 @@ import pytest
 
 from mockserver import FalMock, ManualClock, MockConfig, create_app
 from mockserver.check.pacing import RealPacer
-from mockserver.check.results import Outcome
+from mockserver.check.results import Verdict
 from mockserver.check.upstream import (
     LOAD_CHECKS,
     CustomerJob,
@@ -127,7 +127,7 @@ def test_judge_jobs_gives_each_job_a_verdict_per_check() -> None:
     }
     summary, verdicts = judge_jobs(jobs, marked, CUSTOMER_KEYS)
     failed = sorted(
-        (v.marker, v.result.check) for v in verdicts if v.result.outcome is Outcome.FAIL
+        (v.marker, v.result.check) for v in verdicts if v.result.verdict is Verdict.FAIL
     )
     assert failed == [
         ("p-leaky", "customer-isolation"),
