@@ -48,8 +48,7 @@ def add_parser(commands: Any) -> None:
     record.add_argument(
         "--host",
         default="127.0.0.1",
-        help="address to bind (default: %(default)s); any other than loopback needs"
-        " --allow-remote",
+        help="address to bind (default: %(default)s); any other than loopback needs --allow-remote",
     )
     record.add_argument(
         "--allow-remote",
