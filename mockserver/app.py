@@ -13,6 +13,7 @@ import logging
 import math
 import re
 from collections.abc import AsyncIterator, Iterator
+from functools import lru_cache
 from typing import Any
 
 from starlette.applications import Starlette
@@ -91,13 +92,15 @@ def create_app(mock: FalMock | None = None, config: MockConfig | None = None) ->
         # Every method: the handlers answer 405 with the Allow header of the
         # operation the path names (Starlette's would list this route's).
         Route("/{path:falpath}", _protocol, methods=list(_ALL_METHODS)),
+        # Media downloads next, for the same reason (a GET of another /files/
+        # path still reaches the storage routes: only a full match wins).
+        Route("/files/{bucket}/{name}", _media, methods=["GET"]),
         Route("/openapi.json", _openapi, methods=["GET"]),
         Route("/.well-known/jwks.json", _jwks, methods=["GET"]),
         Mount("/_mock", routes=control.routes()),
         *storage.routes(),
         *proxy.routes(),
         *realtime.routes(),
-        Route("/files/{bucket}/{name}", _media, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,
@@ -142,7 +145,10 @@ async def _jwks(request: Request) -> Response:
 
 
 def _state(request: Request, name: str) -> Any:
-    return getattr(request.state, name, None)
+    # Not getattr(request.state, name, None): a missing attribute raises inside
+    # Starlette's State, a measurable cost on every submit.
+    state = request.scope.get("state")
+    return state.get(name) if state else None
 
 
 def _query(request: Request, name: str) -> str | None:
@@ -158,19 +164,25 @@ def _mock(request: Request) -> FalMock:
 async def _protocol(request: Request) -> Response:
     mock = _mock(request)
     path = "/" + request.path_params["path"]
-    run_host = hostname(header_map(request).get("host", "")) in mock.config.run_hosts
+    headers = header_map(request)
+    run_host = hostname(headers.get("host", "")) in mock.config.run_hosts
     if path.startswith(RUN_PREFIX) or run_host:
         target = path.removeprefix(RUN_PREFIX.rstrip("/")) if not run_host else path
         action = "run_stream" if stream.is_stream_target(mock, target) else "run"
-        return await _handle(request, mock, action, target, None)
+        return await _handle(request, headers, mock, action, target, None)
     route = parse_request_path(path)
     if route is not None:
-        return await _handle(request, mock, route.action, route.app_id, route)
-    return await _handle(request, mock, "submit", path, None)
+        return await _handle(request, headers, mock, route.action, route.app_id, route)
+    return await _handle(request, headers, mock, "submit", path, None)
 
 
 async def _handle(
-    request: Request, mock: FalMock, action: str, target: str, route: RequestRoute | None
+    request: Request,
+    headers: dict[str, str],
+    mock: FalMock,
+    action: str,
+    target: str,
+    route: RequestRoute | None,
 ) -> Response:
     """Run one protocol request: faults, then the handler; record it either way."""
     endpoint: str | None = route.app_id if route is not None else None
@@ -187,26 +199,26 @@ async def _handle(
                 status_code = 0
                 return DroppedConnection()
             if fault.status_code is not None:
-                headers = {}
+                extra = {}
                 if fault.retry_after is not None:
-                    headers["Retry-After"] = f"{fault.retry_after:g}"
+                    extra["Retry-After"] = f"{fault.retry_after:g}"
                 detail = fault.detail or f"Injected fault: HTTP {fault.status_code}"
                 status_code = fault.status_code
                 if route is None and request.method == "POST":
                     await _log_refused_body(request, mock)
-                return json_response(fault.status_code, {"detail": detail}, headers)
+                return json_response(fault.status_code, {"detail": detail}, extra)
         if route is not None:
-            response = await _request_operation(request, mock, route)
+            response = await _request_operation(request, headers, mock, route)
         elif action == "run_stream":
             token = _query(request, "fal_jwt_token")  # js client connection mode
             tenant = (
                 realtime.token_tenant(mock, token, endpoint or "")
                 if token and endpoint
-                else mock.authenticate(header_map(request).get("authorization"))
+                else mock.authenticate(headers.get("authorization"))
             )
             response = await stream.stream_output(request, mock, target, tenant)
         else:
-            response = await _submit(request, mock, target, sync=action == "run")
+            response = await _submit(request, headers, mock, target, sync=action == "run")
         status_code = response.status_code
         return response
     except HttpError as error:
@@ -222,15 +234,27 @@ async def _handle(
                 method=request.method,
                 path=request.scope["path"],
                 query=redact_query(request.query_params) if request.scope["query_string"] else {},
-                headers=redact_headers(header_map(request).items()),
+                headers=_redacted_headers(tuple(headers.items())),
                 action=action,
                 endpoint_id=endpoint,
                 request_id=route.request_id if route else _state(request, "job_id"),
                 body=None if route else _state(request, "logged_body"),
                 status_code=status_code,
-                key_fingerprints=key_fingerprints(header_map(request).get("authorization")),
+                key_fingerprints=key_fingerprints(headers.get("authorization")),
             )
         )
+
+
+@lru_cache(maxsize=256)
+def _redacted_headers_cached(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    return redact_headers(headers)
+
+
+def _redacted_headers(headers: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """The headers the request log keeps. Cached: a client's polls repeat the
+    same headers, and the policy (names, no learnt values) never changes.
+    A copy each time, so no two log entries share a mutable dict."""
+    return dict(_redacted_headers_cached(headers))
 
 
 async def _log_refused_body(request: Request, mock: FalMock) -> None:
@@ -249,7 +273,9 @@ _INDEX_DETAIL = (
 )
 
 
-async def _submit(request: Request, mock: FalMock, target: str, *, sync: bool) -> Response:
+async def _submit(
+    request: Request, headers: dict[str, str], mock: FalMock, target: str, *, sync: bool
+) -> Response:
     if not target.strip("/"):
         raise HttpError(404, {"detail": _INDEX_DETAIL})
     try:
@@ -267,15 +293,15 @@ async def _submit(request: Request, mock: FalMock, target: str, *, sync: bool) -
             )
             raise HttpError(404, {"detail": detail})
         raise HttpError(404, {"detail": "Not Found"})
-    tenant = mock.authenticate(header_map(request).get("authorization"))
+    tenant = mock.authenticate(headers.get("authorization"))
     model = mock.model_for(endpoint_id)
     raw, payload = await read_json_body(request, mock.config.max_body_bytes)
     # The log keeps no secret: secret-named fields, and every key the mock has
     # seen (each part of an id:secret key) wherever it was pasted.
     request.state.logged_body = mock.redactor.data(mock.log_body(raw, payload))
     base = public_base(request, mock.config.public_url)
-    fal_headers = {k: v for k, v in header_map(request).items() if k.startswith("x-fal-")}
-    webhook = request.query_params.get("fal_webhook")
+    fal_headers = {k: v for k, v in headers.items() if k.startswith("x-fal-")}
+    webhook = _query(request, "fal_webhook")
     job, position = mock.submit(
         model, tenant, payload, base_url=base, headers=fal_headers, webhook=webhook, sync=sync
     )
@@ -295,7 +321,9 @@ async def _submit(request: Request, mock: FalMock, target: str, *, sync: bool) -
     return json_response(200, answer, {"X-Fal-Request-Id": job.id})
 
 
-async def _request_operation(request: Request, mock: FalMock, route: RequestRoute) -> Response:
+async def _request_operation(
+    request: Request, headers: dict[str, str], mock: FalMock, route: RequestRoute
+) -> Response:
     expected = _METHODS[route.action]
     if request.method != expected:
         raise HttpError(405, {"detail": "Method Not Allowed"}, {"Allow": expected})
@@ -303,7 +331,7 @@ async def _request_operation(request: Request, mock: FalMock, route: RequestRout
         raise validation_error(
             ["path", "request_id"], "Input should be a valid UUID", "uuid_parsing"
         )
-    tenant = mock.authenticate(header_map(request).get("authorization"))
+    tenant = mock.authenticate(headers.get("authorization"))
     try:
         job = mock.find(tenant, route.app_id, route.request_id)
     except HttpError as error:

@@ -385,7 +385,11 @@ def _with_defaults(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, An
     filled = dict(data)
     for name, prop in schema.get("properties", {}).items():
         if name not in filled and isinstance(prop, dict) and "default" in prop:
-            filled[name] = copy.deepcopy(prop["default"])
+            default = prop["default"]
+            # Only a container needs its own copy (the job may change it; the
+            # schema's must not): most defaults are str/int/bool, and a
+            # deepcopy each was a visible share of every submit.
+            filled[name] = copy.deepcopy(default) if isinstance(default, dict | list) else default
     return filled
 
 

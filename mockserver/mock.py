@@ -450,7 +450,9 @@ class FalMock:
     def media(self, name: str) -> tuple[str, str, bytes] | None:
         """(content type, file name, bytes) behind a /files/ name: a generated
         media file or an upload (None when unknown or expired)."""
-        self.engine.sync()
+        # Media exist only once their job has completed: no queue to replay,
+        # only expired jobs (and their media) to drop.
+        self.engine.purge_expired()
         spec = self._media.get(name.split(".", 1)[0])
         if spec is not None:
             return spec.content_type, spec.file_name, render(spec)

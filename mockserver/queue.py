@@ -154,13 +154,17 @@ class _Lane:
 class _AppQueue:
     """FIFO queue and runners of one app (``[namespace/]owner/alias``)."""
 
-    __slots__ = ("deadlines", "low", "normal", "running", "time")
+    __slots__ = ("deadlines", "low", "next_at", "normal", "running", "time")
 
     def __init__(self) -> None:
         self.normal = _Lane()
         self.low = _Lane()
         self.running: list[Job] = []
         self.time = -math.inf
+        # When this app's next event is due, as of its last advance. Every
+        # change to the app ends with an advance, so until then `sync` can
+        # skip it without looking at its jobs (the hot path under load).
+        self.next_at = -math.inf
         # (start deadline, seq, job) of queued jobs that have one; entries of
         # jobs that started or ended meanwhile are dropped lazily.
         self.deadlines: list[tuple[float, int, Job]] = []
@@ -235,14 +239,24 @@ class QueueEngine:
 
     def get(self, request_id: str, tenant: str | None = None) -> Job | None:
         """The job with this id, if it exists, has not expired and belongs to `tenant`."""
+        purged = False
         with self._lock:
-            self.sync()
             job = self._jobs.get(request_id)
-            if job is None or (tenant is not None and job.tenant != tenant):
-                return None
-            if job.expires_at is not None and job.expires_at <= self.clock.now():
-                return None  # expired; not purged yet (see `_purge`)
-            return job
+            if job is not None and job.state is State.COMPLETED:
+                # A finished job never changes again (expiry is checked below):
+                # only due purges are worth the time, not replaying every app.
+                purged = self._purge(self.clock.now())
+            else:
+                self.sync()
+                job = self._jobs.get(request_id)
+            if job is not None and tenant is not None and job.tenant != tenant:
+                job = None
+            expires_at = job.expires_at if job is not None else None
+            if expires_at is not None and expires_at <= self.clock.now():
+                job = None  # expired; not purged yet (see `_purge`)
+        if purged:
+            self.changed.notify()
+        return job
 
     def queue_position(self, job: Job) -> int:
         """Jobs ahead of `job` in its app's queue; never larger than reported before."""
@@ -261,7 +275,15 @@ class QueueEngine:
         with self._lock:
             self.sync()
             app = self._apps.get(app_id)
-            return math.inf if app is None else self._next_event(app)[0]
+            return math.inf if app is None else app.next_at
+
+    def purge_expired(self) -> None:
+        """Drop jobs whose retention has passed (a bounded batch), without
+        replaying the queues: for reads that only care about finished jobs."""
+        with self._lock:
+            purged = self._purge(self.clock.now())
+        if purged:
+            self.changed.notify()
 
     def jobs(self) -> list[Job]:
         """Every live job, oldest first."""
@@ -367,7 +389,8 @@ class QueueEngine:
             changed = False
             for app_id in list(self._active):
                 app = self._apps[app_id]
-                changed |= self._advance_app(app, now)
+                if app.next_at <= now:  # else nothing of this app is due yet
+                    changed |= self._advance_app(app, now)
                 if app.idle():
                     self._active.discard(app_id)
             changed |= self._purge(now)
@@ -383,6 +406,7 @@ class QueueEngine:
         while True:
             t, ending, t_end, head, t_start, late, t_late = self._next_event(app)
             if t > now:
+                app.next_at = t
                 return changed
             app.time = t
             changed = True
