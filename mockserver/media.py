@@ -93,6 +93,22 @@ class MediaSpec:
         """Number of video frames (at least one)."""
         return max(1, round(self.fps * self.duration))
 
+    @property
+    def samples(self) -> int:
+        """Number of audio samples (at least one)."""
+        return max(1, round(self.duration * AUDIO_RATE))
+
+    @property
+    def seconds(self) -> float:
+        """How long the built file really lasts: a video is whole frames and a
+        WAV whole samples, so 5.1 s at 24 fps is 122 frames, 5.083 s. What a
+        result reports as `duration` (live mode compares it with the file)."""
+        if self.kind == "video" and self.fps > 0:
+            return self.frames / self.fps
+        if self.kind == "audio":
+            return self.samples / AUDIO_RATE
+        return self.duration
+
 
 @dataclass(frozen=True, slots=True)
 class RecordedFile:
@@ -208,7 +224,7 @@ def _fraction(fps: float) -> Fraction:
 def _render_audio(spec: MediaSpec) -> bytes:
     """A mono 16-bit WAV of the spec's duration: a quiet tone whose pitch comes
     from the seed."""
-    samples = max(1, round(spec.duration * AUDIO_RATE))
+    samples = spec.samples
     pitch = 220 + _colour(spec)[0]
     period = array(
         "h",

@@ -348,7 +348,8 @@ def _media(state: _State, schema: dict[str, Any], kind: MediaKind, name: str) ->
         "file_size": lambda: state.sink.size(spec),
         "width": lambda: spec.width,
         "height": lambda: spec.height,
-        "duration": lambda: round(spec.duration, 3),
+        # The built file's true length (whole frames or samples), not the asked one.
+        "duration": lambda: round(spec.seconds, 3),
         "fps": lambda: spec.fps,
         "num_frames": lambda: spec.frames,
     }

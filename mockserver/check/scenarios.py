@@ -81,7 +81,7 @@ class Scenario:
             wanted = self.models
             chosen = [m for m in models if any(fnmatch.fnmatch(m.endpoint_id, w) for w in wanted)]
         else:
-            chosen = [m for m in models if all(getattr(m, k) == v for k, v in self.models.items())]
+            chosen = [m for m in models if all(_matches(m, k, v) for k, v in self.models.items())]
         return chosen[: self.limit] if self.limit else chosen
 
     def input_for(self, model: Model, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -102,6 +102,12 @@ class Scenario:
                 else:
                     data[name] = copy.deepcopy(value)
         return data
+
+
+def _matches(model: Model, field: str, wanted: Any) -> bool:
+    """A model's contract field is the wanted value, or one of a list of them."""
+    value = getattr(model, field)
+    return value in wanted if isinstance(wanted, list) else bool(value == wanted)
 
 
 def scenarios_dir() -> Path:

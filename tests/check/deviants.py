@@ -14,6 +14,8 @@ from typing import Any
 
 from PIL import Image
 
+from mockserver.media import MediaSpec, render
+
 ASGIApp = Callable[..., Any]
 Message = dict[str, Any]
 # (scope, status, headers, body) -> (status, body)
@@ -143,6 +145,69 @@ def wrong_size_media(app: ASGIApp) -> ASGIApp:
         out = io.BytesIO()
         image.save(out, format="PNG" if body.startswith(b"\x89PNG") else "JPEG")
         return status, out.getvalue()
+
+    return _buffered(app, edit, lambda scope: scope["path"].startswith("/files/"))
+
+
+def _is_result(scope: dict[str, Any]) -> bool:
+    path = scope["path"].rstrip("/")
+    return (
+        scope["method"] == "GET"
+        and "/requests/" in path
+        and not path.endswith(("/status", "/status/stream"))
+    )
+
+
+def _timed_media(value: Any) -> list[dict[str, Any]]:
+    """Every audio or video object of a result, however deep."""
+    if isinstance(value, list):
+        return [found for item in value for found in _timed_media(item)]
+    if not isinstance(value, dict):
+        return []
+    if str(value.get("content_type", "")).startswith(("audio/", "video/")):
+        return [value]
+    return [found for item in value.values() for found in _timed_media(item)]
+
+
+def misreported_media(app: ASGIApp) -> ASGIApp:
+    """Results claim a minute of 320x240 video and audio, whatever the files hold."""
+
+    def change(result: Any) -> Any:
+        for item in _timed_media(result):
+            item["duration"] = 60.0
+            if item["content_type"].startswith("video/"):
+                item.update(width=320, height=240)
+        return result
+
+    return _buffered(app, _json_edit(change), _is_result)
+
+
+def one_second_media(app: ASGIApp) -> ASGIApp:
+    """Audio and video files of one second, whatever length was asked (and reported)."""
+    clip = render(MediaSpec("video", 64, 64, "mp4", 1, 0, duration=1.0, fps=24.0))
+    sound = render(MediaSpec("audio", 0, 0, "wav", 1, 0, duration=1.0))
+
+    def edit(
+        scope: dict[str, Any], status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> tuple[int, bytes]:
+        if status != 200:
+            return status, body
+        if body[4:8] == b"ftyp":
+            return status, clip
+        return (status, sound) if body.startswith(b"RIFF") else (status, body)
+
+    return _buffered(app, edit, lambda scope: scope["path"].startswith("/files/"))
+
+
+def garbled_media(app: ASGIApp) -> ASGIApp:
+    """Audio and video downloads are bytes of no known format (the type header kept)."""
+
+    def edit(
+        scope: dict[str, Any], status: int, headers: list[tuple[bytes, bytes]], body: bytes
+    ) -> tuple[int, bytes]:
+        if status != 200 or not (body[4:8] == b"ftyp" or body.startswith(b"RIFF")):
+            return status, body
+        return status, b"\0garbled" * 64
 
     return _buffered(app, edit, lambda scope: scope["path"].startswith("/files/"))
 

@@ -12,10 +12,11 @@ own answers::
     finding = judge.submit.accepted(answer)   # Finding(check, outcome, reason, exchanges)
 
 Modules: `submit` (auth, validation, accepted, URLs), `status` (polls, the
-stream), `output` (result, schema, fidelity, media), `requests` (cancel,
+stream), `output` (result, schema, fidelity), `media` (downloads, pixel size,
+duration), `requests` (cancel,
 unknown ids, another key), `webhook` (body, signature).
 """
 
-from mockserver.check.judge import output, requests, status, submit, webhook
+from mockserver.check.judge import media, output, requests, status, submit, webhook
 
-__all__ = ["output", "requests", "status", "submit", "webhook"]
+__all__ = ["media", "output", "requests", "status", "submit", "webhook"]

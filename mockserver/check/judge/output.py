@@ -1,22 +1,20 @@
-"""Judging results: the answer, its schema, its fidelity to the input, its media."""
+"""Judging results: the answer, its schema, its fidelity to the input."""
 
 from __future__ import annotations
 
-import io
-from collections.abc import Sequence
 from typing import Any
 
 from jsonschema import Draft202012Validator
-from PIL import Image, UnidentifiedImageError
 
 from mockserver.catalog import Model, preset_size
 from mockserver.check.exchange import Exchange
 from mockserver.check.findings import Finding
-from mockserver.check.results import Verdict
 
-# A media item of a result (a dict with `url`, maybe `content_type`, `width`...)
-# with the answer its download got.
-Fetched = tuple[dict[str, Any], Exchange]
+# The media judgements live in `judge.media`; a load test's user calls these two here.
+from mockserver.check.judge.media import Fetched as Fetched
+from mockserver.check.judge.media import media_bytes as media_bytes
+from mockserver.check.judge.media import media_download as media_download
+from mockserver.check.results import Verdict
 
 
 def result(answer: Exchange, request_id: str) -> Finding:
@@ -121,43 +119,3 @@ def _sizes(model: Model, sent: dict[str, Any], images: list[Any], evidence: Exch
         got = ", ".join(f"{w}x{h}" for w, h in sizes) or "no sizes"
         return Finding.of("image-size", Verdict.FAIL, f"asked for {want}, got {got}", evidence)
     return Finding.of("image-size", Verdict.PASS, f"every image is {want}", evidence)
-
-
-def media_download(fetched: Sequence[Fetched]) -> Finding:
-    """`media-download`: every media URL of a result downloads, as the type it reports."""
-    if not fetched:
-        return Finding.of("media-download", Verdict.FAIL, "the result names no media files")
-    failed = [answer for _, answer in fetched if answer.status_code != 200 or not answer.body]
-    if failed:
-        reason = f"{len(failed)} of {len(fetched)} media not downloadable: {failed[0].describe()}"
-        return Finding.of("media-download", Verdict.FAIL, reason, failed[0])
-    for item, answer in fetched:
-        served = (answer.header("content-type") or "").split(";")[0]
-        if item.get("content_type") and served != item["content_type"]:
-            reason = (
-                f"served as {answer.header('content-type')!r}, reported {item['content_type']!r}"
-            )
-            return Finding.of("media-download", Verdict.FAIL, reason, answer)
-    reason = f"{len(fetched)} file(s) downloaded without auth"
-    return Finding.of("media-download", Verdict.PASS, reason, fetched[0][1])
-
-
-def media_bytes(fetched: Sequence[Fetched]) -> Finding:
-    """`media-size`: each downloaded file is what the result says (readable, its size)."""
-    for item, answer in fetched:
-        if str(item.get("content_type", "")).startswith("video/"):
-            if answer.body[4:8] != b"ftyp":
-                reason = "the video is not an MP4 file"
-                return Finding.of("media-size", Verdict.FAIL, reason, answer)
-            continue
-        try:
-            with Image.open(io.BytesIO(answer.body)) as image:
-                size = image.size
-        except (UnidentifiedImageError, OSError):
-            reason = "a media file is not a readable image"
-            return Finding.of("media-size", Verdict.FAIL, reason, answer)
-        reported = (item.get("width"), item.get("height"))
-        if reported != (None, None) and size != reported:
-            reason = f"the file is {size[0]}x{size[1]}, reported {reported[0]}x{reported[1]}"
-            return Finding.of("media-size", Verdict.FAIL, reason, answer)
-    return Finding.of("media-size", Verdict.PASS, "every file is what the result reports")

@@ -1,4 +1,5 @@
-"""`result` (fetch and validate the output), `fidelity` (against the input), `media`."""
+"""`result` (fetch and validate the output), `fidelity` (against the input), `media`
+(download every file, read its header: pixel size, duration)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from mockserver.check.exchange import json_evidence
 from mockserver.check.findings import Finding
+from mockserver.check.judge import media as media_judge
 from mockserver.check.judge import output as judge
 from mockserver.check.results import Verdict
 from mockserver.check.steps.base import Abort, Options, StepKind, no_options
@@ -79,10 +81,18 @@ async def media(unit: Unit, options: Options) -> None:
         unit.add(Finding.of("media-download", Verdict.FAIL, "the result names no media files"))
         return
     fetched = [(item, await unit.call("GET", str(item["url"]), auth="none")) for item in files]
-    download = judge.media_download(fetched)
+    download = media_judge.media_download(fetched)
     unit.add(download)
-    if not any(answer.status_code != 200 or not answer.body for _, answer in fetched):
-        unit.add(judge.media_bytes(fetched))
+    if any(answer.status_code != 200 or not answer.body for _, answer in fetched):
+        return
+    read = media_judge.read(fetched)
+    unit.add(media_judge.sizes(read))
+    # The length asked is judged with the contract's defaults applied: a
+    # request that names no duration asks for the model's default one.
+    asked = media_judge.asked_seconds(unit.model.with_defaults(unit.input))
+    for finding in (media_judge.durations(read), media_judge.duration_fidelity(read, asked)):
+        if finding is not None:
+            unit.add(finding)
 
 
 MEDIA = StepKind(
