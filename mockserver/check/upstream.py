@@ -155,6 +155,21 @@ def leaked(texts: Iterable[tuple[str, str]], fingerprints: set[str]) -> list[str
     return found
 
 
+def mask_fingerprinted(text: str, fingerprints: Iterable[str]) -> str:
+    """`text` with every key-like token whose fingerprint (or a half's) is one of
+    `fingerprints` replaced by ``***``: hides a key known only by fingerprint."""
+    wanted = set(fingerprints)
+    if not wanted:
+        return text
+
+    def mask(match: re.Match[str]) -> str:
+        token = match.group(0)
+        parts = {token, *token.split(":")}
+        return "***" if any(fingerprint(p) in wanted for p in parts if p) else token
+
+    return _TOKEN.sub(mask, text)
+
+
 def customer_texts(exchanges: Iterable[Exchange]) -> list[tuple[str, str]]:
     """Everything a customer received, as (label, text): headers and bodies."""
     texts: list[tuple[str, str]] = []

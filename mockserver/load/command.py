@@ -35,6 +35,13 @@ examples:
   MY_KEY=k mockserver load --base-url https://proxy.example --auth-scheme bearer \\
       --key-env MY_KEY --models 'fal-ai/flux-1/*' --max-requests 500 --json load.json
 
+two-sided: the intermediary at :8001 uses the mock at :8000 as its fal upstream
+(official profile); every job is followed to the upstream by a marker in its prompt:
+  mockserver serve --instant &
+  MY_KEY=k mockserver load --base-url http://127.0.0.1:8001 --auth-scheme bearer \
+      --key-env MY_KEY --upstream-control http://127.0.0.1:8000/_mock \
+      --models fal-ai/flux-1/schnell --cancel-share 0.2 --max-requests 100 --duration 30s
+
 distributed (Locust's master and workers; the master sends the settings, each
 worker reads the key from its own environment):
   FAL_KEY=k mockserver load --base-url URL --master --expect-workers 2 --users 400
@@ -158,6 +165,26 @@ def add_parser(commands: Any) -> None:
         metavar="SECONDS",
         help="per HTTP request (default: %(default)s)",
     )
+    load.add_argument(
+        "--cancel-share",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="share of jobs cancelled right after their submit, exactly (default: 0)",
+    )
+    load.add_argument(
+        "--upstream-control",
+        metavar="URL",
+        help="two-sided mode: the server under load uses a mock (mockserver serve, official"
+        " profile) as its fal upstream, and this is that mock's control API (BASE/_mock)."
+        " Each job's prompt holds a marker of its own; after the run the mock's counts per"
+        " marker are reconciled with what the customers saw: each accepted job submitted"
+        " upstream exactly once (a refused one never), its input forwarded field by field,"
+        " on the intermediary's key, cancels reaching the upstream, the upstream key in no"
+        " answer, no result holding another job's input. Failures fail the run (exit 1)."
+        " Only models with a prompt are used; the run halts when an accepted job does not"
+        " reach the mock (its upstream may be a real, billing one)",
+    )
     load.add_argument("--json", type=Path, metavar="FILE", help="write the summary as JSON")
     load.add_argument("--html", type=Path, metavar="FILE", help="write Locust's HTML report")
     load.add_argument(
@@ -238,6 +265,12 @@ def usage_problem(args: argparse.Namespace) -> str | None:
         return "--max-requests must not be negative"
     if not 0 <= args.stream_share <= 1:
         return "--stream-share is a share between 0 and 1"
+    if not 0 <= args.cancel_share <= 1:
+        return "--cancel-share is a share between 0 and 1"
+    if args.upstream_control:
+        control = urlsplit(args.upstream_control)
+        if control.scheme not in ("http", "https") or not control.netloc:
+            return f"--upstream-control must be an http(s) URL, got {args.upstream_control!r}"
     return None
 
 

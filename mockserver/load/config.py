@@ -54,6 +54,15 @@ class LoadConfig:
     job_timeout: float = 60.0
     request_timeout: float = 30.0
     budget: int | None = None  # billable submits this process may send (None: no cap)
+    cancel_share: float = 0.0  # share of jobs cancelled right after their submit
+    # Two-sided runs: the upstream mock's control API, and the run's marker prefix.
+    upstream_control: str | None = None
+    marker_prefix: str | None = None
+
+    @property
+    def two_sided(self) -> bool:
+        """Do the users mark their inputs and record each job for the reconciliation?"""
+        return self.marker_prefix is not None
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""

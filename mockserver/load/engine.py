@@ -26,23 +26,28 @@ from locust.stats import PERCENTILES_TO_REPORT, StatsCSV, StatsEntry
 from rich.console import Console
 
 from mockserver.catalog import Catalog
+from mockserver.check.upstream import CustomerJob, run_marker
 from mockserver.cli_auth import key_from_env, scheme_of
 from mockserver.load.command import standalone_parser, usage_problem
 from mockserver.load.config import LoadConfig, split_budget
 from mockserver.load.ledger import merge
 from mockserver.load.report import PERCENTILES, LoadSummary, StepStats, print_summary, progress_line
-from mockserver.load.session import Session, SetupError
+from mockserver.load.session import Session, SetupError, takes_prompt
+from mockserver.load.twosided import reconcile_run
+from mockserver.load.upstream import ControlClient
 from mockserver.load.user import JOB_REQUEST_TYPE, STEPS, TIME_TO_COMPLETE, user_class
 
 # The custom message a master sends each worker: the config with its share of the budget.
 SETUP_MESSAGE = "fal-load-setup"
 # The key of a worker's ledger snapshot in its stats reports to the master.
 REPORT_KEY = "fal_load"
+# ... and of the two-sided job records that ended since its last report.
+JOBS_KEY = "fal_load_jobs"
 # Workers report to the master this often (Locust's default is 3 s): the master
 # sees a spent budget and the last jobs done sooner.
 WORKER_REPORT_INTERVAL = 1.0
 _TICK = 0.2
-_STEP_METHODS = {"submit": "POST", TIME_TO_COMPLETE: JOB_REQUEST_TYPE}
+_STEP_METHODS = {"submit": "POST", "cancel": "PUT", TIME_TO_COMPLETE: JOB_REQUEST_TYPE}
 
 LedgerView = Callable[[], dict[str, Any]]
 
@@ -85,12 +90,14 @@ def run(args: argparse.Namespace, console: Console) -> int:
     if args.worker:
         return _work(args, session, environment, console)
     config = _config(args, session.catalog)
+    control = _watch(config) if config.upstream_control else None
     environment.stop_timeout = config.job_timeout + config.request_timeout
+    jobs: list[CustomerJob] = []
     if args.master:
         runner: locust.runners.Runner = environment.create_master_runner(
             args.master_bind_host, args.master_port
         )
-        view = _drive_workers(args, config, environment, console)
+        view = _drive_workers(args, config, environment, console, jobs)
     else:
         runner = environment.create_local_runner()
         session.configure(config)
@@ -112,6 +119,18 @@ def run(args: argparse.Namespace, console: Console) -> int:
     elapsed = time.monotonic() - started
     line = progress_line(elapsed, runner.user_count, view(), runner.stats.total.num_requests)
     console.print(line, highlight=False)
+    two_sided = None
+    if control is not None and config.marker_prefix is not None:
+        jobs += session.ledger.take_jobs()  # a master's own ledger holds none
+        two_sided = reconcile_run(
+            control,
+            config.marker_prefix,
+            jobs,
+            [session.key] if session.key else [],
+            session.upstream_keys or (),
+            view().get("halted"),
+        )
+        control.close()
     summary = LoadSummary(
         base_url=config.base_url,
         auth_scheme=config.auth_scheme,
@@ -125,6 +144,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         steps=_steps(environment),
         requests=environment.stats.total.num_requests,
         interrupted=interrupted,
+        two_sided=two_sided,
     )
     _write_locust_reports(args, environment, console)
     runner.quit()
@@ -138,13 +158,20 @@ def run(args: argparse.Namespace, console: Console) -> int:
 
 
 def _config(args: argparse.Namespace, catalog: Catalog) -> LoadConfig:
-    endpoints = tuple(
-        model.endpoint_id
+    models = [
+        model
         for model in catalog
         if not args.models or any(fnmatch.fnmatch(model.endpoint_id, p) for p in args.models)
-    )
-    if not endpoints:
+    ]
+    if not models:
         raise SetupError("no model matches --models")
+    two_sided = bool(args.upstream_control)
+    if two_sided:
+        # The marker goes into the prompt: models without one cannot be followed upstream.
+        models = [model for model in models if takes_prompt(model)]
+        if not models:
+            raise SetupError("--upstream-control needs models with a prompt (see --models)")
+    endpoints = tuple(model.endpoint_id for model in models)
     return LoadConfig(
         base_url=args.base_url.rstrip("/"),
         endpoints=endpoints,
@@ -156,13 +183,34 @@ def _config(args: argparse.Namespace, catalog: Catalog) -> LoadConfig:
         job_timeout=args.timeout,
         request_timeout=args.request_timeout,
         budget=args.max_requests,
+        cancel_share=args.cancel_share,
+        upstream_control=args.upstream_control.rstrip("/") if two_sided else None,
+        marker_prefix=run_marker() if two_sided else None,
     )
 
 
+def _watch(config: LoadConfig) -> ControlClient:
+    """Reach the upstream mock and have it count this run's markers (before any submit)."""
+    url, prefix = config.upstream_control, config.marker_prefix
+    if url is None or prefix is None:
+        raise SetupError("a two-sided run needs --upstream-control")
+    control = ControlClient(url, config.request_timeout)
+    problem = control.connect() or control.watch(prefix)
+    if problem:
+        control.close()
+        raise SetupError(problem)
+    return control
+
+
 def _drive_workers(
-    args: argparse.Namespace, config: LoadConfig, environment: Environment, console: Console
+    args: argparse.Namespace,
+    config: LoadConfig,
+    environment: Environment,
+    console: Console,
+    jobs: list[CustomerJob],
 ) -> LedgerView:
-    """Wait for the workers, send each its config and budget share; the merged ledger."""
+    """Wait for the workers, send each its config and budget share; the merged ledger.
+    Two-sided job records the workers send are added to `jobs`."""
     runner = environment.runner
     assert isinstance(runner, locust.runners.MasterRunner)
     snapshots: dict[str, dict[str, Any]] = {}
@@ -170,6 +218,7 @@ def _drive_workers(
     def on_report(client_id: str, data: dict[str, Any]) -> None:
         if REPORT_KEY in data:
             snapshots[client_id] = data[REPORT_KEY]
+        jobs.extend(CustomerJob.from_json(job) for job in data.get(JOBS_KEY, ()))
 
     environment.events.worker_report.add_listener(on_report)
     console.print(
@@ -217,6 +266,7 @@ def _work(
 
     def on_report(client_id: str, data: dict[str, Any]) -> None:
         data[REPORT_KEY] = session.ledger.snapshot()
+        data[JOBS_KEY] = [job.to_json() for job in session.ledger.take_jobs()]
 
     def on_stop(environment: Environment, **kwargs: Any) -> None:
         # The final counts, before the worker tells the master it has stopped.
@@ -251,7 +301,7 @@ def _until_done(
             )
         if now - started >= args.duration:
             return
-        if ledger["exhausted"] and ledger["in_flight"] == 0:
+        if (ledger["exhausted"] or ledger.get("halted")) and ledger["in_flight"] == 0:
             return
 
 

@@ -3,6 +3,9 @@
 One ledger per load process (gevent users share it: nothing yields inside its
 methods, so plain counters are safe). A worker sends `snapshot()` to its master
 with each stats report; the master `merge`s the latest snapshot of every worker.
+In a two-sided run the ledger also keeps each job's `CustomerJob` record (its
+marker, what it sent and saw), handed over once the job has ended
+(`take_jobs`): a worker sends only the new ones with each report.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mockserver.check.results import CheckResult, Verdict
+from mockserver.check.upstream import CustomerJob
 
 # How many examples of evidence each failing check and each kind of loss keeps.
 EXAMPLES = 3
@@ -53,16 +57,21 @@ class Ledger:
     rejected: int = 0  # the submit was not accepted (a failed check says why)
     delivered: int = 0  # result and every media file fetched, nothing lost
     unfinished: int = 0  # cut by the end of the run before its timeout: not lost
+    cancelled: int = 0  # cancelled by its customer (``--cancel-share``) after the submit
     lost_total: int = 0
     failures: dict[str, Tally] = field(default_factory=dict)
     notes: dict[str, Tally] = field(default_factory=dict)
     lost: dict[str, Tally] = field(default_factory=dict)
+    # Two-sided runs: records of ended jobs not yet taken (`take_jobs`), and why no
+    # job may start any more (the upstream is not the mock).
+    jobs: list[CustomerJob] = field(default_factory=list)
+    halted: str | None = None
 
     @property
     def in_flight(self) -> int:
         """Submitted jobs whose fate is not known yet."""
         ended = self.rejected + self.delivered + self.unfinished + self.lost_total
-        return self.submitted - ended
+        return self.submitted - ended - self.cancelled
 
     @property
     def exhausted(self) -> bool:
@@ -81,19 +90,20 @@ class Ledger:
     def judged(self, result: CheckResult) -> None:
         """Count a check's verdict: failures and notes by check name."""
         if result.verdict is Verdict.FAIL:
-            self.failures.setdefault(result.check, Tally()).add(_example(result))
+            self.failures.setdefault(result.check, Tally()).add(example_of(result))
         elif result.verdict is Verdict.NOTE:
-            self.notes.setdefault(result.check, Tally()).add(_example(result))
+            self.notes.setdefault(result.check, Tally()).add(example_of(result))
 
     def lose(self, kind: str, result: CheckResult) -> None:
         """An accepted job is lost, for the reason `kind` (one of LOST_KINDS); `result`
         is the failed check that shows it."""
         if kind not in LOST_KINDS:
             raise ValueError(f"unknown kind of lost job: {kind}")
-        self.lost.setdefault(kind, Tally()).add(_example(result))
+        self.lost.setdefault(kind, Tally()).add(example_of(result))
 
     def ended(self, fate: str) -> None:
-        """A submitted job's end: rejected, delivered, lost (see `lose`) or unfinished.
+        """A submitted job's end: rejected, delivered, lost (see `lose`), cancelled or
+        unfinished.
         Each job ends exactly once, so the counts add up to `submitted`."""
         if fate == "rejected":
             self.rejected += 1
@@ -103,8 +113,19 @@ class Ledger:
             self.unfinished += 1
         elif fate == "lost":
             self.lost_total += 1
+        elif fate == "cancelled":
+            self.cancelled += 1
         else:
             raise ValueError(f"unknown fate of a job: {fate}")
+
+    def record(self, job: CustomerJob) -> None:
+        """Keep an ended job's two-sided record until it is taken."""
+        self.jobs.append(job)
+
+    def take_jobs(self) -> list[CustomerJob]:
+        """The records kept since the last call (each is handed over once)."""
+        taken, self.jobs = self.jobs, []
+        return taken
 
     def snapshot(self) -> dict[str, Any]:
         """Everything so far, JSON-ready (cumulative: the latest one replaces older ones)."""
@@ -115,8 +136,10 @@ class Ledger:
             "rejected": self.rejected,
             "delivered": self.delivered,
             "unfinished": self.unfinished,
+            "cancelled": self.cancelled,
             "in_flight": self.in_flight,
             "exhausted": self.exhausted,
+            "halted": self.halted,
             "failures": {name: t.to_json() for name, t in sorted(self.failures.items())},
             "notes": {name: t.to_json() for name, t in sorted(self.notes.items())},
             "lost": {kind: t.to_json() for kind, t in sorted(self.lost.items())},
@@ -130,6 +153,7 @@ _COUNTS = (
     "rejected",
     "delivered",
     "unfinished",
+    "cancelled",
     "in_flight",
 )
 
@@ -138,6 +162,7 @@ def merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
     """One snapshot from several processes' (counts added, examples pooled up to EXAMPLES)."""
     total: dict[str, Any] = dict.fromkeys(_COUNTS, 0)
     total["exhausted"] = bool(snapshots) and all(s["exhausted"] for s in snapshots)
+    total["halted"] = next((s["halted"] for s in snapshots if s.get("halted")), None)
     for part in ("failures", "notes", "lost"):
         tallies: dict[str, Tally] = {}
         for snapshot in snapshots:
@@ -153,7 +178,8 @@ def merge(snapshots: list[dict[str, Any]]) -> dict[str, Any]:
     return total
 
 
-def _example(result: CheckResult) -> dict[str, Any]:
+def example_of(result: CheckResult) -> dict[str, Any]:
+    """A failing or noted check as a JSON-ready example: endpoint, reason, evidence."""
     return {
         "endpoint": result.endpoint,
         "reason": result.reason,

@@ -53,11 +53,25 @@ class LoadSummary:
     steps: dict[str, StepStats] = field(default_factory=dict)
     requests: int = 0
     interrupted: bool = False
+    # A two-sided run's reconciliation with the upstream (`mockserver.load.twosided`).
+    two_sided: dict[str, Any] | None = None
 
     @property
     def failures(self) -> int:
-        """Failed checks, all names together."""
-        return sum(t["count"] for t in self.ledger["failures"].values())
+        """Failed checks, all names together (the two-sided ones too)."""
+        return sum(t["count"] for t in self.failures_by_check.values())
+
+    @property
+    def failures_by_check(self) -> dict[str, dict[str, Any]]:
+        """Check name -> count and examples, the two-sided checks' failures included."""
+        merged = dict(self.ledger["failures"])
+        for name, tally in (self.two_sided or {}).get("failures_by_check", {}).items():
+            if name in merged:  # one name, one concept: add up, keep the first examples
+                count = merged[name]["count"] + tally["count"]
+                merged[name] = {**merged[name], "count": count}
+            else:
+                merged[name] = tally
+        return dict(sorted(merged.items()))
 
     @property
     def lost(self) -> int:
@@ -85,9 +99,10 @@ class LoadSummary:
             "jobs_rejected": self.ledger["rejected"],
             "jobs_delivered": self.ledger["delivered"],
             "jobs_unfinished": self.ledger["unfinished"],
+            "jobs_cancelled": self.ledger.get("cancelled", 0),
             "failures": self.failures,
             "lost_jobs": self.lost,
-            "failures_by_check": self.ledger["failures"],
+            "failures_by_check": self.failures_by_check,
             "notes_by_check": self.ledger["notes"],
             "lost_by_kind": lost,
             "throughput": {
@@ -106,6 +121,7 @@ class LoadSummary:
                 "workers": self.workers,
                 "interrupted": self.interrupted,
             },
+            **({"two_sided": self.two_sided} if self.two_sided is not None else {}),
         }
 
 
@@ -141,13 +157,19 @@ def print_summary(summary: LoadSummary, console: Console) -> None:
         f"{data['jobs_submitted']} jobs submitted, {data['jobs_accepted']} accepted"
         f" ({data['jobs_rejected']} not),"
         f" {data['jobs_completed']} completed, {data['jobs_delivered']} delivered"
-        f" (result and media), {data['jobs_unfinished']} cut by the end of the run;"
+        f" (result and media), {data['jobs_cancelled']} cancelled by their customer,"
+        f" {data['jobs_unfinished']} cut by the end of the run;"
         f" {throughput['jobs_completed_per_second']} jobs/s,"
         f" {throughput['requests_per_second']} requests/s over {summary.elapsed:.1f} s",
         highlight=False,
     )
-    for title, part in (("failed check", "failures"), ("lost job", "lost")):
-        for name, tally in summary.ledger[part].items():
+    if summary.two_sided is not None:
+        _print_two_sided(summary.two_sided, console)
+    for title, tallies in (
+        ("failed check", summary.failures_by_check),
+        ("lost job", summary.ledger["lost"]),
+    ):
+        for name, tally in tallies.items():
             console.print(f"[red]✗ {title} {name}[/red]: {tally['count']}", highlight=False)
             for example in tally["examples"]:
                 console.print(f"    {example['reason']}", highlight=False, markup=False)
@@ -155,7 +177,8 @@ def print_summary(summary: LoadSummary, console: Console) -> None:
                     answer = evidence["error"] or f"{evidence['status_code']} {evidence['excerpt']}"
                     line = f"      {evidence['method']} {evidence['url']} -> {answer}"
                     console.print(line[:300], highlight=False, markup=False)
-    for name, tally in summary.ledger["notes"].items():
+    notes = {**summary.ledger["notes"], **(summary.two_sided or {}).get("notes_by_check", {})}
+    for name, tally in notes.items():
         reason = tally["examples"][0]["reason"] if tally["examples"] else ""
         console.print(
             f"[yellow]note {name}[/yellow]: {tally['count']} times, e.g. {reason}", highlight=False
@@ -167,3 +190,26 @@ def print_summary(summary: LoadSummary, console: Console) -> None:
         + (" (interrupted)" if summary.interrupted else "")
     )
     console.print(verdict)
+
+
+def _print_two_sided(section: dict[str, Any], console: Console) -> None:
+    """Both sides: what reached the upstream, and each two-sided check's counts."""
+    console.print(
+        f"two-sided (markers {section['marker_prefix']}-*): {section['upstream']['summary']}",
+        highlight=False,
+        markup=False,
+    )
+    table = Table("two-sided check", "checked", "passed", "failed", "noted", "skipped")
+    for name, counts in section["checks"].items():
+        failed = str(counts["failed"])
+        table.add_row(
+            name,
+            str(counts["checked"]),
+            str(counts["passed"]),
+            f"[red]{failed}[/red]" if counts["failed"] else failed,
+            str(counts["noted"]),
+            str(counts["skipped"]),
+        )
+    console.print(table)
+    if section.get("halted"):
+        console.print(f"[red]halted[/red]: {section['halted']}", highlight=False)

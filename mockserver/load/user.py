@@ -1,9 +1,16 @@
 """The Locust user: one fal queue job per task, every answer judged by live mode's checks.
 
 A job is submit → wait (status polls, or the status stream) → result → media,
-with think time between jobs. Each answer becomes an `Exchange` and goes
-through `mockserver.check.judge` (the functions `mockserver check` uses); the
-findings and the job's fate go to the process's `Ledger`.
+with think time between jobs (a share of jobs is cancelled right after the
+submit instead). Each answer becomes an `Exchange` and goes through
+`mockserver.check.judge` (the functions `mockserver check` uses); the findings
+and the job's fate go to the process's `Ledger`.
+
+In a two-sided run (the upstream is the mock) each input holds a marker of its
+own, and each job leaves a `CustomerJob` record: what it sent, whether it was
+accepted and cancelled, whether the upstream key (known by fingerprint) is in
+any answer it got, whether its result holds another job's marker. The
+upstream side is judged after the run (`mockserver.check.upstream.judge_jobs`).
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import codecs
 import copy
 import random
 import time
+from collections.abc import Collection
 from typing import Any, ClassVar
 
 import gevent
@@ -25,13 +33,20 @@ from mockserver.check.exchange import Exchange, Failure
 from mockserver.check.findings import Finding
 from mockserver.check.results import CheckResult, Verdict
 from mockserver.check.target import Settings
+from mockserver.check.upstream import (
+    CustomerJob,
+    customer_texts,
+    foreign_markers,
+    leaked,
+    mask_fingerprinted,
+)
 from mockserver.endpoints import EndpointId, request_path, rewrite_url
 from mockserver.load.config import LoadConfig
 from mockserver.load.session import Session
 from mockserver.outputs import media_objects
 
 # The names each step has in Locust's statistics (and so in its HTML and CSV).
-STEPS = ("submit", "status", "stream", "result", "media")
+STEPS = ("submit", "status", "stream", "result", "media", "cancel")
 # A made-up step for the time from an accepted submit to COMPLETED.
 TIME_TO_COMPLETE = "time to complete"
 JOB_REQUEST_TYPE = "JOB"
@@ -71,7 +86,9 @@ def user_class(session: Session) -> type[HttpUser]:
             if config is None:
                 raise StopUser()
             gevent.sleep(random.uniform(config.think_min, config.think_max))
-            if self.shared.stopping or not self.shared.ledger.take_submit():
+            if self.shared.stopping or self.shared.ledger.halted:
+                raise StopUser()
+            if not self.shared.ledger.take_submit():
                 raise StopUser()
             _Job(self, self.shared, config, random.choice(self.shared.models)).run()
 
@@ -89,10 +106,20 @@ class _Job:
         self.model = model
         self.app_id = EndpointId.parse(model.endpoint_id).app_id
         self.base = config.base_url.rstrip("/")
-        self.input = _input_for(model)
+        marker = session.next_marker()
+        self.input = _input_for(model, marker)
         self.request_id = ""
         self.urls: dict[str, str] = {}
         self.submitted_at = 0.0
+        # Two-sided runs: the job's record, and every answer it got (media without
+        # their bytes) to search for the upstream key when it ends.
+        self.record = (
+            CustomerJob(marker, model.endpoint_id, copy.deepcopy(self.input))
+            if marker is not None
+            else None
+        )
+        self.answers: list[Exchange] = []
+        self.submit_answer: Exchange | None = None
 
     # -- plumbing --------------------------------------------------------------
 
@@ -117,19 +144,38 @@ class _Job:
         )
 
     def call(
-        self, step: str, method: str, url: str, *, body: Any = None, auth: bool = True
+        self,
+        step: str,
+        method: str,
+        url: str,
+        *,
+        body: Any = None,
+        auth: bool = True,
+        fine: Collection[int] = (),
     ) -> Exchange:
-        """One request, named `step` in Locust's statistics; never raises for HTTP trouble."""
+        """One request, named `step` in Locust's statistics; never raises for HTTP trouble.
+        `fine`: error statuses that are a success here (in Locust's statistics too)."""
         headers = self.session.authorization() if auth else {}
-        response = self.user.client.request(
+        with self.user.client.request(
             method,
             url,
             name=step,
             headers=headers,
             json=body,
             timeout=self.config.request_timeout,
-        )
-        return _exchange(method, url, response)
+            catch_response=True,
+        ) as response:
+            if response.status_code in fine:
+                response.success()
+            answer = _exchange(method, url, response)
+        self._keep(answer, media=step == "media")
+        return answer
+
+    def _keep(self, answer: Exchange, *, media: bool = False) -> None:
+        """Keep an answer for the key search of a two-sided run (media: headers only)."""
+        if self.record is not None:
+            kept = Exchange(answer.method, answer.url, answer.status_code, answer.headers)
+            self.answers.append(kept if media else answer)
 
     def backoff(self, answer: Exchange, deadline: float) -> bool:
         """After a 429: count it and wait as asked (within `deadline`). False: not a 429."""
@@ -154,6 +200,10 @@ class _Job:
                 fate = "rejected"
                 return
             self.ledger.accepted += 1
+            if self.session.cancel_next():
+                self.cancel()
+                fate = "cancelled"
+                return
             self.wait()
             output, answer = self.result()
             self.media(output, answer)
@@ -164,11 +214,73 @@ class _Job:
         finally:
             # No fate: the run ended (this greenlet was killed) before the job did.
             self.ledger.ended(fate or "unfinished")
+            self._finish_record()
+
+    def _finish_record(self) -> None:
+        """Search the job's answers for the upstream key; hand its record to the ledger."""
+        record = self.record
+        if record is None:
+            return
+        keys = self.session.upstream_keys
+        if record.accepted and keys is not None:
+            record.leak_scanned = True
+            record.leaks = leaked(customer_texts(self.answers), set(keys))
+            if record.leaks:
+                where = record.leaks[0]
+                shown = next(a for a in self.answers if f"{a.method} {a.url}" in where)
+                record.evidence["key-leak"] = self._shown(shown)
+        self.ledger.record(record)
+
+    def _shown(self, answer: Exchange) -> dict[str, Any]:
+        """An answer as record evidence: the customer's key masked, and the upstream
+        key too (known by fingerprint only, so every matching token is masked)."""
+        data = answer.evidence(self.session.secrets).to_json()
+        keys = self.session.upstream_keys or frozenset()
+        for part in ("url", "excerpt"):
+            data[part] = mask_fingerprinted(data[part], keys)
+        return data
+
+    def _learn(self) -> None:
+        """The first accepted jobs read their upstream request: the upstream key's
+        fingerprints, and proof the upstream is the mock (else the run halts: its
+        submits might go to a real, billing upstream)."""
+        assert self.record is not None
+        if self.session.upstream_keys is not None or self.ledger.halted:
+            return
+        found = self.session.learn_upstream_key(self.record.marker)
+        if found is not None and not any(entry.action == "submit" for entry in found):
+            control = self.config.upstream_control
+            reason = (
+                f"the intermediary accepted job {self.record.marker} (request"
+                f" {self.request_id}), but nothing holding its marker reached the mock at"
+                f" {control}: is the mock its upstream? No further job is started"
+            )
+            self.ledger.halted = reason
+            self.judged(Finding.of("upstream-is-mock", Verdict.FAIL, reason))
+
+    def cancel(self) -> None:
+        """Cancel the job just accepted: 202 CANCELLATION_REQUESTED, or 400
+        ALREADY_COMPLETED when it was quicker (both fine for the customer)."""
+        answer = self.submit_answer
+        returned = judge.submit.returned_urls(answer).get("cancel") if answer else None
+        url = self._url(returned, "cancel")
+        # 400 ALREADY_COMPLETED: the job was quicker than its customer (fine).
+        answer = self.call("cancel", "PUT", url, fine=(400,))
+        if self.backoff(answer, time.monotonic()):
+            answer = self.call("cancel", "PUT", url, fine=(400,))  # a 429 cancelled nothing
+        finding = judge.requests.cancel_requested(answer)
+        if finding is not None:
+            self.judged(finding)
+        if self.record is not None:
+            self.record.cancelled = True
 
     def submit(self) -> bool:
         answer = self.call(
             "submit", "POST", f"{self.base}/{self.model.endpoint_id}", body=self.input
         )
+        self.submit_answer = answer
+        if self.record is not None:
+            self.record.evidence["submit"] = self._shown(answer)
         if answer.status_code == 429:
             self.backoff(answer, time.monotonic())  # counted, not retried: nothing was queued
             return False
@@ -187,6 +299,10 @@ class _Job:
             "response": self._url(returned["response"], "result"),
         }
         self.submitted_at = time.monotonic()
+        if self.record is not None:
+            self.record.accepted = True
+            self.record.request_id = request_id
+            self._learn()
         return True
 
     def _url(self, returned: Any, action: str) -> str:
@@ -253,6 +369,7 @@ class _Job:
                 timeout=self.config.request_timeout,
             )
             record = _exchange("GET", url, response, read_body=False)
+            self._keep(record)  # the same object: its body is filled in below
             if record.status_code != 200:
                 record.body = response.content
             else:
@@ -325,12 +442,33 @@ class _Job:
             raise _Lost("result-missing", found)
         if found.failed:  # 200, but tagged with another request's id
             raise _Lost("result-crossed", found)
+        own = self._own_result(answer)
         self.judged(judge.output.output_schema(answer, self.model.output_schema))
         fidelity = self.judged(*judge.output.fidelity(self.model, self.input, output, answer))
         crossed = [f for f in fidelity if f.check == "seed-echo" and f.failed]
-        if crossed:  # the input's unique seed came back as another one
+        # The input's unique seed came back as another one: another job's result,
+        # unless the result holds this job's own marker (then the seed was lost on
+        # the way, which the two-sided checks show as what it is).
+        if crossed and not own:
             raise _Lost("result-crossed", crossed[0])
         return output, answer
+
+    def _own_result(self, answer: Exchange) -> bool:
+        """Two-sided runs: does the result hold this job's marker and no other job's?
+        (Another job's marker makes the job lost as crossed.)"""
+        record, prefix = self.record, self.config.marker_prefix
+        if record is None or prefix is None:
+            return False
+        text = answer.body.decode("utf-8", "replace")
+        record.result_read = True
+        record.foreign = foreign_markers(text, prefix, record.marker)
+        if record.foreign:
+            record.evidence["customer-isolation"] = self._shown(answer)
+            reason = f"the result holds the input of another job ({record.foreign[0]})"
+            raise _Lost(
+                "result-crossed", Finding.of("customer-isolation", Verdict.FAIL, reason, answer)
+            )
+        return record.marker in text
 
     def media(self, output: dict[str, Any], answer: Exchange) -> None:
         fetched = [
@@ -344,12 +482,16 @@ class _Job:
         self.judged(judge.output.media_bytes(fetched))
 
 
-def _input_for(model: Model) -> dict[str, Any]:
+def _input_for(model: Model, marker: str | None = None) -> dict[str, Any]:
     """The model's first example input, with a seed of its own when the model takes one
-    (a result that comes back with another seed belongs to another request)."""
+    (a result that comes back with another seed belongs to another request), and in a
+    two-sided run the job's `marker` at the end of the prompt (the mock counts what
+    reached it by marker)."""
     data: dict[str, Any] = copy.deepcopy(model.examples[0]["input"]) if model.examples else {}
     if "seed" in model.input_schema.get("properties", {}):
         data["seed"] = random.randrange(1, 2**31)
+    if marker is not None:
+        data["prompt"] = f"{data.get('prompt') or 'a load test'} [{marker}]"
     return data
 
 
