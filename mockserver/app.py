@@ -125,15 +125,18 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
+        app.state.mock.webhooks.close()
 
 
 async def _deliver_webhooks(mock: FalMock) -> None:
     # Deliveries are plain blocking HTTP (the receiver may be this very
-    # server), so they run in a thread; the loop only looks for due work.
+    # server), sent by the dispatcher's own threads, several at once; the loop
+    # only hands over due work and never waits for an answer, so a stalled
+    # receiver delays no later webhook.
     while True:
         try:
             if mock.webhooks.has_due():
-                await asyncio.to_thread(mock.webhooks.deliver_due)
+                mock.webhooks.start_due()
         except Exception:  # never let one bad delivery stop the worker
             _log.exception("webhook delivery failed")
         await asyncio.sleep(_WEBHOOK_POLL_SECONDS)

@@ -9,7 +9,9 @@ verifies fal's webhooks verifies the mock's unchanged.
 Deliveries are scheduled on the mock's clock (retries with doubling backoff:
 tests advance time, never sleep) and sent only to addresses on an allow-list
 (loopback by default), so a mock reachable on a network cannot be used to make
-requests elsewhere.
+requests elsewhere. Over the network they go out concurrently (at most
+`WebhookConfig.concurrency` at once), so a receiver that never answers holds
+one sender for its timeout, not every other request's webhook.
 """
 
 from __future__ import annotations
@@ -20,12 +22,14 @@ import heapq
 import ipaddress
 import itertools
 import json
+import logging
 import re
 import secrets
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -41,6 +45,7 @@ FAL_JWKS_URL = "https://rest.alpha.fal.ai/.well-known/jwks.json"
 DEFAULT_ALLOW = ("127.0.0.0/8", "::1", "localhost")
 Tamper = Literal["body", "signature", "key", "timestamp"]
 _STALE_SECONDS = 3600  # how old a "timestamp" forgery is: far outside any freshness window
+_log = logging.getLogger("mockserver.webhooks")
 
 
 @dataclass(frozen=True)
@@ -56,10 +61,20 @@ class WebhookConfig:
     timeout: float = 10.0
     allow: tuple[str, ...] = DEFAULT_ALLOW
     history: int = 1000  # attempts kept for inspection (oldest dropped): memory stays bounded
+    #: Network deliveries in flight at once; each stalled receiver holds one.
+    concurrency: int = 16
 
     def __post_init__(self) -> None:
-        if self.retries < 0 or self.backoff < 0 or self.timeout <= 0 or self.history < 1:
-            raise ValueError("webhook retries/backoff must be >= 0, timeout > 0, history >= 1")
+        if (
+            self.retries < 0
+            or self.backoff < 0
+            or self.timeout <= 0
+            or self.history < 1
+            or self.concurrency < 1
+        ):
+            raise ValueError(
+                "webhook retries/backoff must be >= 0, timeout > 0, history >= 1, concurrency >= 1"
+            )
         for entry in self.allow:
             _allow_entry(entry)  # raises ValueError for a malformed entry
 
@@ -257,6 +272,8 @@ class WebhookDispatcher:
         self._seq = itertools.count()
         self._attempts: deque[Attempt] = deque(maxlen=self.config.history)
         self._transport: httpx.BaseTransport | None = None
+        self._senders: ThreadPoolExecutor | None = None  # started on first network delivery
+        self._generation = 0  # bumped by `reset`: an answer arriving later reschedules nothing
 
     @property
     def signer(self) -> WebhookSigner:
@@ -284,25 +301,66 @@ class WebhookDispatcher:
             return bool(self._pending) and self._pending[0].due <= self.clock.now()
 
     def deliver_due(self) -> list[Attempt]:
-        """Send every delivery that is due; failures are rescheduled with backoff."""
+        """Send every delivery that is due and wait for their answers (in due
+        order); failures are rescheduled with backoff.
+
+        Over the network they go out concurrently. Through a routed transport
+        (an app in process) they go one by one on the calling thread, as that
+        app may expect: nothing there stalls but the test's own code.
+        """
+        due, generation = self._take_due()
+        if self._transport is not None or len(due) < 2:
+            return [self._send_and_schedule(item, generation) for item in due]
+        return [future.result() for future in self._submit(due, generation)]
+
+    def start_due(self) -> list[Future[Attempt]]:
+        """Start sending every due delivery and return at once (what a server's
+        background worker does): each answer is recorded, and a failure
+        rescheduled, when it arrives."""
+        due, generation = self._take_due()
+        return self._submit(due, generation) if due else []
+
+    def close(self) -> None:
+        """Stop the senders: deliveries not started yet are dropped, the ones in
+        flight end with their receivers (at most `timeout` seconds)."""
+        with self._lock:
+            senders, self._senders = self._senders, None
+        if senders is not None:
+            senders.shutdown(wait=False, cancel_futures=True)
+
+    def _take_due(self) -> tuple[list[_Pending], int]:
         self._before()
         now = self.clock.now()
         with self._lock:
             due: list[_Pending] = []
             while self._pending and self._pending[0].due <= now:
                 due.append(heapq.heappop(self._pending))
-        made = [self._send(item) for item in due]
+            return due, self._generation
+
+    def _submit(self, due: list[_Pending], generation: int) -> list[Future[Attempt]]:
         with self._lock:
-            for item, attempt in zip(due, made, strict=True):
-                if attempt.delivered or attempt.error == _REFUSED:
-                    continue
-                if item.attempt <= self.config.retries:
-                    delay = self.config.backoff * 2 ** (item.attempt - 1)
-                    item.due = self.clock.now() + delay
-                    item.attempt += 1
-                    item.seq = next(self._seq)
-                    heapq.heappush(self._pending, item)
-        return made
+            if self._senders is None:
+                self._senders = ThreadPoolExecutor(
+                    self.config.concurrency, thread_name_prefix="mockserver-webhook"
+                )
+            senders = self._senders
+        futures = [senders.submit(self._send_and_schedule, item, generation) for item in due]
+        for future in futures:
+            future.add_done_callback(_log_failure)
+        return futures
+
+    def _send_and_schedule(self, item: _Pending, generation: int) -> Attempt:
+        attempt = self._send(item)
+        if attempt.delivered or attempt.error == _REFUSED:
+            return attempt
+        with self._lock:
+            if item.attempt <= self.config.retries and generation == self._generation:
+                delay = self.config.backoff * 2 ** (item.attempt - 1)
+                item.due = self.clock.now() + delay
+                item.attempt += 1
+                item.seq = next(self._seq)
+                heapq.heappush(self._pending, item)
+        return attempt
 
     def _send(self, item: _Pending) -> Attempt:
         headers = self.signer.headers(
@@ -409,6 +467,14 @@ class WebhookDispatcher:
         with self._lock:
             self._pending.clear()
             self._attempts.clear()
+            self._generation += 1
 
 
 _REFUSED = "not sent: the host is not on the webhook allow-list"
+
+
+def _log_failure(future: Future[Attempt]) -> None:
+    # A failed send is an Attempt with an error; an exception here is a bug,
+    # and must not vanish inside the pool.
+    if not future.cancelled() and future.exception() is not None:
+        _log.error("webhook delivery failed", exc_info=future.exception())

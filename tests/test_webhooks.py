@@ -7,6 +7,7 @@ import base64
 import hashlib
 import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -364,3 +365,126 @@ def test_the_delivery_worker_leaves_the_queue_alone_without_webhooks(
     syncs.clear()
     clock.advance(20)
     assert mock.webhooks.has_due() and syncs  # now it must look
+
+
+# -- concurrent delivery: a stalled receiver holds one sender ----------------------------
+
+
+class _StallingReceiver:
+    """A receiver on loopback: POST /stall blocks until `release` is set (then
+    answers `stall_status`), POST /ok answers 200 at once; both record their
+    arrival (in the order they arrived)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.stall_status = 200
+        self.arrived: list[str] = []
+        self.changed = threading.Condition()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                with receiver.changed:
+                    receiver.arrived.append(self.path)
+                    receiver.changed.notify_all()
+                status = 200
+                if self.path == "/stall":
+                    receiver.release.wait(30)
+                    status = receiver.stall_status
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # the test's output stays clean
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def wait_for(self, path: str, count: int) -> bool:
+        """Block until `count` requests to `path` arrived (False after 30 s)."""
+        with self.changed:
+            return self.changed.wait_for(lambda: self.arrived.count(path) >= count, 30)
+
+
+@pytest.fixture
+def stalling_receiver() -> Iterator[_StallingReceiver]:
+    receiver = _StallingReceiver()
+    thread = threading.Thread(target=receiver.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield receiver
+    finally:
+        receiver.release.set()
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+def _enqueue(mock: FalMock, url: str, count: int) -> None:
+    for index in range(count):
+        request_id = f"{url.rsplit('/', 1)[-1]}-{index}"
+        mock.webhooks.enqueue(request_id, "u", url, webhook_body(request_id, output=b"{}"))
+
+
+def test_a_stalled_receiver_delays_no_other_webhook(
+    make_mock: MockFactory, stalling_receiver: _StallingReceiver
+) -> None:
+    mock = make_mock()
+    _enqueue(mock, f"{stalling_receiver.base}/stall", 1)  # first in line
+    _enqueue(mock, f"{stalling_receiver.base}/ok", 30)
+    futures = mock.webhooks.start_due()
+    assert len(futures) == 31
+    # Every other webhook arrives while the first receiver still has not answered.
+    assert stalling_receiver.wait_for("/ok", 30), stalling_receiver.arrived
+    assert not stalling_receiver.release.is_set()
+    stalling_receiver.release.set()
+    attempts = [future.result(timeout=30) for future in futures]
+    assert all(attempt.delivered for attempt in attempts)
+    assert len(mock.webhooks.attempts) == 31
+    mock.webhooks.close()
+
+
+def test_deliveries_in_flight_are_bounded(
+    make_mock: MockFactory, stalling_receiver: _StallingReceiver
+) -> None:
+    mock = make_mock(webhooks=WebhookConfig(concurrency=2))
+    _enqueue(mock, f"{stalling_receiver.base}/stall", 2)
+    _enqueue(mock, f"{stalling_receiver.base}/ok", 3)
+    futures = mock.webhooks.start_due()
+    assert stalling_receiver.wait_for("/stall", 2)
+    # Both senders are held by the stalled receiver: nothing else went out.
+    assert stalling_receiver.arrived == ["/stall", "/stall"]
+    stalling_receiver.release.set()
+    assert all(future.result(timeout=30).delivered for future in futures)
+    assert stalling_receiver.arrived.count("/ok") == 3
+    mock.webhooks.close()
+
+
+def test_deliver_due_waits_for_every_answer_in_due_order(
+    make_mock: MockFactory, stalling_receiver: _StallingReceiver
+) -> None:
+    mock = make_mock(webhooks=WebhookConfig(retries=1, backoff=5))
+    stalling_receiver.release.set()  # nothing stalls here
+    _enqueue(mock, f"{stalling_receiver.base}/ok", 5)
+    _enqueue(mock, "http://127.0.0.1:9/refused", 1)  # nobody listens: retried later
+    made = mock.webhooks.deliver_due()
+    assert [a.request_id for a in made] == [*(f"ok-{i}" for i in range(5)), "refused-0"]
+    assert [a.delivered for a in made] == [True] * 5 + [False]
+    assert [p["request_id"] for p in mock.webhooks.pending()] == ["refused-0"]
+    mock.webhooks.close()
+
+
+def test_a_reset_during_a_delivery_reschedules_nothing(
+    make_mock: MockFactory, stalling_receiver: _StallingReceiver
+) -> None:
+    mock = make_mock(webhooks=WebhookConfig(timeout=30))
+    stalling_receiver.stall_status = 503  # a failure: normally retried
+    _enqueue(mock, f"{stalling_receiver.base}/stall", 1)
+    [future] = mock.webhooks.start_due()
+    assert stalling_receiver.wait_for("/stall", 1)
+    mock.webhooks.reset()
+    stalling_receiver.release.set()
+    assert future.result(timeout=60).status_code == 503
+    assert mock.webhooks.pending() == []  # the reset forgot it: no retry comes back
+    mock.webhooks.close()
