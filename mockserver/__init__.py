@@ -14,9 +14,11 @@ if TYPE_CHECKING:
     from mockserver.catalog import Catalog, ContractError, Model
     from mockserver.clock import Clock, ManualClock, NotManualClock, RealClock
     from mockserver.endpoints import EndpointId, InvalidEndpointId, request_path, rewrite_url
+    from mockserver.errors import MockError
     from mockserver.faults import Fault
+    from mockserver.http import HttpError
     from mockserver.jsonfields import InvalidControlInput
-    from mockserver.mock import FalMock, HttpError, MockConfig, RecordedRequest
+    from mockserver.mock import FalMock, MockConfig, RecordedRequest
     from mockserver.outcomes import LogLine, Outcome
     from mockserver.profiles import INTERMEDIARY, OFFICIAL, Profile
     from mockserver.queue import Job, Retention, State
@@ -38,9 +40,10 @@ _HOMES = {
     "InvalidEndpointId": "endpoints",
     "request_path": "endpoints",
     "rewrite_url": "endpoints",
+    "MockError": "errors",
     "Fault": "faults",
     "FalMock": "mock",
-    "HttpError": "mock",
+    "HttpError": "http",
     "MockConfig": "mock",
     "RecordedRequest": "mock",
     "LogLine": "outcomes",
@@ -83,6 +86,7 @@ __all__ = [
     "LogLine",
     "ManualClock",
     "MockConfig",
+    "MockError",
     "Model",
     "NotManualClock",
     "Outcome",

@@ -31,25 +31,22 @@ from mockserver.endpoints import (
     full_id_request_path,
     parse_request_path,
 )
+from mockserver.errors import MockError, RequestNotFound
 from mockserver.http import (
     DroppedConnection,
+    HttpError,
     JSONBytes,
     error_response,
     header_map,
     hostname,
+    http_error,
     json_response,
     parse_flag,
     public_base,
     read_json_body,
-)
-from mockserver.mock import (
-    FalMock,
-    HttpError,
-    MockConfig,
-    RecordedRequest,
-    not_found,
     validation_error,
 )
+from mockserver.mock import FalMock, MockConfig, RecordedRequest
 from mockserver.queue import Job, State
 from mockserver.redact import key_fingerprints, redact_headers, redact_query
 
@@ -224,7 +221,8 @@ async def _handle(
             response = await _submit(request, headers, mock, target, sync=action == "run")
         status_code = response.status_code
         return response
-    except HttpError as error:
+    except (HttpError, MockError) as exc:
+        error = http_error(exc)
         status_code = error.status_code
         return error_response(error)
     except ClientDisconnect:
@@ -337,9 +335,9 @@ async def _request_operation(
     tenant = mock.authenticate(headers.get("authorization"))
     try:
         job = mock.find(tenant, route.app_id, route.request_id)
-    except HttpError as error:
+    except RequestNotFound as exc:
         if route.action == "cancel":  # cancel answers carry a status, as fal's do
-            error.body = {"status": "NOT_FOUND", **error.body}
+            raise HttpError(404, {"status": "NOT_FOUND", **http_error(exc).body}) from None
         raise
     with _about(job.id):
         return await _answer_about(request, mock, route, tenant, job)
@@ -350,9 +348,10 @@ def _about(request_id: str) -> Iterator[None]:
     """Every answer about a request carries its id, error answers included."""
     try:
         yield
-    except HttpError as error:
+    except (HttpError, MockError) as exc:
+        error = http_error(exc)
         error.headers.setdefault("X-Fal-Request-Id", request_id)
-        raise
+        raise error from None
 
 
 async def _answer_about(
@@ -389,7 +388,7 @@ async def _status_events(
     while True:
         job = mock.engine.get(request_id, tenant)
         if job is None:  # expired mid-stream (or reset): nothing more to say
-            yield _event(not_found(request_id).body)
+            yield _event(http_error(RequestNotFound(request_id)).body)
             return
         now = mock.clock.now()
         position = mock.engine.queue_position(job) if job.state is State.IN_QUEUE else None

@@ -6,7 +6,8 @@ key; on a non-loopback bind it needs the control token (`mockserver.exposure`).
 
 Every input goes through the one rule of `mockserver.jsonfields` before
 anything changes; the answer to a refused call is decided by the error's type:
-`InvalidControlInput` 422, `NotManualClock` 409, `HttpError` its own status.
+`InvalidControlInput` 422, `NotManualClock` 409, `HttpError` its own status
+(and a service error the status `mockserver.http.http_error` gives it).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from mockserver.clock import NotManualClock, iso_timestamp
+from mockserver.errors import MockError
 from mockserver.faults import Fault
-from mockserver.http import error_response, json_response, read_json_body
+from mockserver.http import HttpError, error_response, json_response, read_json_body
 from mockserver.jsonfields import InvalidControlInput, count
-from mockserver.mock import FalMock, HttpError
+from mockserver.mock import FalMock
 from mockserver.outcomes import Outcome
 from mockserver.request_log import RequestFilter
 
@@ -60,7 +62,7 @@ def _guard(endpoint: Endpoint) -> Endpoint:
             )
         try:
             return await endpoint(request)
-        except HttpError as error:
+        except (HttpError, MockError) as error:
             return error_response(error)
         except InvalidControlInput as exc:
             return json_response(422, {"detail": str(exc)})

@@ -1,4 +1,9 @@
-"""Small HTTP helpers shared by the protocol and control routes."""
+"""The HTTP layer's helpers, shared by the protocol and control routes.
+
+HTTP concepts live here and nowhere below: `HttpError` (an answer to send),
+FastAPI-style 422s, and `http_error`, the one place that maps the service's
+typed errors (`mockserver.errors`) to status codes and bodies.
+"""
 
 from __future__ import annotations
 
@@ -14,10 +19,79 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from mockserver.mock import HttpError, compact_json, validation_error
+from mockserver.encoding import compact_json
+from mockserver.errors import (
+    InvalidInput,
+    JobFailed,
+    MockError,
+    RequestNotFound,
+    ResultNotReady,
+    Unauthenticated,
+    UnknownEndpoint,
+)
+from mockserver.queue import QueueFull
+
+__all__ = [
+    "HttpError",
+    "compact_json",
+    "error_response",
+    "http_error",
+    "json_response",
+    "validation_error",
+]
 
 _HOST = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}))(:\d{1,5})?$")
 _JSON_TYPES = re.compile(r"^application/([a-z0-9.+-]*\+)?json$")
+
+
+class HttpError(Exception):
+    """An error answer to send as is: status code, JSON body, extra headers."""
+
+    def __init__(
+        self, status_code: int, body: Any, headers: Mapping[str, str] | None = None
+    ) -> None:
+        super().__init__(status_code, body)
+        self.status_code = status_code
+        self.body = body
+        self.headers = dict(headers or {})
+
+
+def validation_error(loc: list[str | int], msg: str, type: str, **extra: Any) -> HttpError:
+    """A 422 with FastAPI's `detail` list holding one entry."""
+    return HttpError(422, {"detail": [{"loc": loc, "msg": msg, "type": type, **extra}]})
+
+
+#: The status code of each service error whose body is just its message.
+_STATUS: dict[type[MockError], int] = {
+    Unauthenticated: 401,
+    UnknownEndpoint: 404,
+    RequestNotFound: 404,
+    ResultNotReady: 400,
+}
+
+
+def http_error(error: MockError | HttpError) -> HttpError:
+    """The answer to a service error (an `HttpError` is already one)."""
+    if isinstance(error, HttpError):
+        return error
+    if isinstance(error, InvalidInput):
+        return HttpError(422, {"detail": error.issues})
+    if isinstance(error, JobFailed):
+        failure = error.failure
+        headers: dict[str, str] = {}
+        if failure.error_type is not None:
+            headers["X-Fal-Error-Type"] = failure.error_type
+        if failure.timeout_type is not None:
+            headers["X-Fal-Request-Timeout-Type"] = failure.timeout_type
+        return HttpError(failure.status_code, failure.body(), headers)
+    if isinstance(error, QueueFull):
+        return HttpError(429, {"detail": str(error)}, {"Retry-After": "1"})
+    for kind in type(error).__mro__:
+        status = _STATUS.get(kind)
+        if status is not None:
+            return HttpError(status, {"detail": str(error)})
+    # A service error without a mapping is a bug of this table, not the client's.
+    return HttpError(500, {"detail": "Internal server error"})
 
 
 class JSONBytes(Response):
@@ -64,9 +138,10 @@ def header_map(request: Request) -> dict[str, str]:
     return cached
 
 
-def error_response(error: HttpError) -> Response:
-    """The JSON answer for an `HttpError`."""
-    return json_response(error.status_code, error.body, error.headers)
+def error_response(error: HttpError | MockError) -> Response:
+    """The JSON answer for an `HttpError` or a service error."""
+    answer = http_error(error)
+    return json_response(answer.status_code, answer.body, answer.headers)
 
 
 def public_base(request: Request, configured: str | None) -> str:

@@ -14,6 +14,7 @@ import random
 import secrets
 import sys
 import threading
+import warnings
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,17 @@ from typing import Any, Literal
 from mockserver.catalog import Catalog, Model, generic_model, random_seed
 from mockserver.catalog_cache import cached_catalog
 from mockserver.clock import Clock, ManualClock, NotManualClock, RealClock, iso_timestamp
+from mockserver.encoding import compact_json
 from mockserver.endpoints import EndpointId, request_path
+from mockserver.errors import (
+    InvalidInput,
+    JobFailed,
+    JobFailure,
+    RequestNotFound,
+    ResultNotReady,
+    Unauthenticated,
+    UnknownEndpoint,
+)
 from mockserver.exposure import ControlAccess
 from mockserver.faults import Fault, FaultPlan
 from mockserver.jsonfields import InvalidControlInput
@@ -32,7 +43,7 @@ from mockserver.media import MediaFile, MediaSpec, RecordedFile, media_size, ren
 from mockserver.outcomes import Outcome, OutcomePlan
 from mockserver.outputs import media_objects
 from mockserver.profiles import OFFICIAL, Profile
-from mockserver.queue import Job, Priority, QueueEngine, QueueFull, Retention, State
+from mockserver.queue import Job, Priority, QueueEngine, Retention, State
 from mockserver.redact import Redactor, fingerprint, redact_headers, redact_url
 from mockserver.tokens import TokenIssuer
 from mockserver.uploads import UploadStore
@@ -46,12 +57,6 @@ _BUCKETS = ("rabbit", "lion", "koala", "tiger", "panda", "zebra", "monkey", "pen
 _MAX_LOGGED_BODY = 64 * 1024
 _FINAL_STATUS_CACHE = 4096
 _LEARNT_KEYS = 4096
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
-
-
-def compact_json(value: Any) -> bytes:
-    """`value` as compact JSON bytes: how every answer of the mock is encoded."""
-    return _ENCODER.encode(value).encode()
 
 
 class InvalidOutput(InvalidControlInput):
@@ -83,26 +88,21 @@ def output_problems(
     ]
 
 
-class HttpError(Exception):
-    """A protocol-level error answer: status code, JSON body, extra headers."""
-
-    def __init__(
-        self, status_code: int, body: Any, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(status_code, body)
-        self.status_code = status_code
-        self.body = body
-        self.headers = dict(headers or {})
+# HTTP names that used to live here; the HTTP layer owns them now.
+_MOVED_TO_HTTP = ("HttpError", "validation_error")
 
 
-def validation_error(loc: list[str | int], msg: str, type: str, **extra: Any) -> HttpError:
-    """A 422 with FastAPI's `detail` list holding one entry."""
-    return HttpError(422, {"detail": [{"loc": loc, "msg": msg, "type": type, **extra}]})
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_HTTP:
+        warnings.warn(
+            f"mockserver.mock.{name} moved to mockserver.http.{name}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        from mockserver import http
 
-
-def not_found(request_id: str) -> HttpError:
-    """The answer for an unknown, expired or foreign request id."""
-    return HttpError(404, {"detail": f"Request {request_id!r} not found"})
+        return getattr(http, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -240,34 +240,29 @@ class FalMock:
     # -- auth ------------------------------------------------------------------
 
     def authenticate(self, authorization: str | None) -> str:
-        """The tenant (a key fingerprint) for an Authorization header, or a 401."""
+        """The tenant (a key fingerprint) for an Authorization header;
+        `Unauthenticated` when it admits nobody."""
         scheme = self.config.profile.auth_scheme
         if not authorization or not authorization.strip():
-            raise HttpError(
-                401,
-                {"detail": f"Missing Authorization header: send 'Authorization: {scheme} <key>'"},
-            )
+            raise Unauthenticated("missing", scheme)
         given, _, key = authorization.strip().partition(" ")
         key = key.strip()
         if key:
             self.redactor.learn(key)  # accepted or not, a key is never shown
         if given.lower() != scheme.lower() or not key:
-            raise HttpError(
-                401,
-                {"detail": f"Invalid Authorization header: expected '{scheme} <key>'"},
-            )
+            raise Unauthenticated("malformed", scheme)
         if self.config.keys is not None and key not in self.config.keys:
-            raise HttpError(401, {"detail": "Invalid API key"})
+            raise Unauthenticated("unknown_key", scheme)
         return fingerprint(key)
 
     # -- protocol --------------------------------------------------------------
 
     def model_for(self, endpoint_id: str) -> Model:
-        """The model of an endpoint id, or a 404 naming it."""
+        """The model of an endpoint id (`UnknownEndpoint` when there is none)."""
         model = self.catalog.get(endpoint_id) or self._generic.get(endpoint_id)
         if model is None:
             if self.config.unknown_endpoints != "generic":
-                raise HttpError(404, {"detail": f"Application {endpoint_id!r} not found"})
+                raise UnknownEndpoint(endpoint_id)
             model = generic_model(endpoint_id)
             with self._lock:
                 self._generic[endpoint_id] = model
@@ -290,12 +285,16 @@ class FalMock:
         webhook: str | None = None,
         sync: bool = False,
     ) -> tuple[Job, int]:
-        """Validate and queue a request (`sync`: run it at once, bypassing the queue)."""
+        """Validate and queue a request (`sync`: run it at once, bypassing the queue).
+
+        `InvalidInput` for a payload or header the endpoint refuses; `QueueFull`
+        when the engine holds its maximum of jobs.
+        """
         issues = model.validate(payload)
         if issues:
-            raise HttpError(422, {"detail": [issue.to_json() for issue in issues]})
+            raise InvalidInput([issue.to_json() for issue in issues])
         if webhook is not None and not is_webhook_url(webhook):
-            raise validation_error(
+            raise InvalidInput.one(
                 ["query", "fal_webhook"], "Input should be an http(s) URL", "url_parsing"
             )
         fal_headers = {k.lower(): v for k, v in (headers or {}).items()}
@@ -314,26 +313,19 @@ class FalMock:
             model.recorded_example(data),
         )
         with self._lock:
-            try:
-                job, position = self.engine.submit(
-                    tenant=tenant,
-                    endpoint_id=model.endpoint_id,
-                    app_id=("sync:" if sync else "") + model.app_id,
-                    priority=priority,
-                    queue_seconds=0.0 if sync else queue_s,
-                    run_seconds=0.0 if sync else run_s,
-                    outcome=outcome,
-                    logs=outcome.logs if outcome.logs is not None else model.logs,
-                    timeout=timeout,
-                    payload=data,
-                    on_created=lambda job: self._created(job, extras),
-                )
-            except QueueFull:
-                raise HttpError(
-                    429,
-                    {"detail": "Too many requests in the queue; try again later"},
-                    {"Retry-After": "1"},
-                ) from None
+            job, position = self.engine.submit(
+                tenant=tenant,
+                endpoint_id=model.endpoint_id,
+                app_id=("sync:" if sync else "") + model.app_id,
+                priority=priority,
+                queue_seconds=0.0 if sync else queue_s,
+                run_seconds=0.0 if sync else run_s,
+                outcome=outcome,
+                logs=outcome.logs if outcome.logs is not None else model.logs,
+                timeout=timeout,
+                payload=data,
+                on_created=lambda job: self._created(job, extras),
+            )
         self.markers.observe(payload, job.id, tenant)
         return job, position
 
@@ -349,10 +341,11 @@ class FalMock:
         }
 
     def find(self, tenant: str, app_id: str, request_id: str) -> Job:
-        """The job a request URL addresses, or a 404 (unknown, expired, another key's)."""
+        """The job a request URL addresses; `RequestNotFound` when it is unknown,
+        expired or another key's."""
         job = self.engine.get(request_id, tenant)
         if job is None or job.app_id.removeprefix("sync:") != app_id:
-            raise not_found(request_id)
+            raise RequestNotFound(request_id)
         return job
 
     def status_body(
@@ -380,10 +373,10 @@ class FalMock:
         if job.state is State.COMPLETED:
             if job.started_at is not None and job.ended_at is not None:
                 body["metrics"] = {"inference_time": round(job.ended_at - job.started_at, 6)}
-            error = self.error_of(job)
-            if error is not None:
-                body["error"] = _error_text(error.body.get("detail"))
-                body["error_type"] = error.body.get("error_type") or job.outcome.error_type
+            failure = self.failure_of(job)
+            if failure is not None:
+                body["error"] = failure.text()
+                body["error_type"] = failure.error_type or job.outcome.error_type
             return 200, body
         return 202, body
 
@@ -407,36 +400,38 @@ class FalMock:
                 answers[key] = cached
         return 200, cached
 
-    def error_of(self, job: Job) -> HttpError | None:
-        """The error a completed job's result answers with (None for success)."""
+    def failure_of(self, job: Job) -> JobFailure | None:
+        """How a completed job failed (None for success)."""
         if job.cancelled:
-            return HttpError(499, {"detail": "Request was cancelled"})
+            return JobFailure(499, "Request was cancelled")
         if job.timed_out:
-            # fal's answer to a missed start deadline; the Timeout-Type header
-            # is what tells the official clients not to retry it.
-            error = _infra(
-                504, "Request did not start within X-Fal-Request-Timeout", "request_timeout"
+            # fal's answer to a missed start deadline; the timeout type (a
+            # header) is what tells the official clients not to retry it.
+            return JobFailure(
+                504,
+                "Request did not start within X-Fal-Request-Timeout",
+                error_type="request_timeout",
+                timeout_type="user",
             )
-            error.headers["X-Fal-Request-Timeout-Type"] = "user"
-            return error
         outcome = job.outcome
         if outcome.kind == "model_error":
-            body: dict[str, Any] = {"detail": outcome.detail}
-            return HttpError(outcome.status_code, body)
+            return JobFailure(outcome.status_code, outcome.detail)
         if outcome.kind == "infra_error":
-            return _infra(
-                outcome.status_code, outcome.detail, outcome.error_type or "internal_error"
+            return JobFailure(
+                outcome.status_code,
+                outcome.detail,
+                error_type=outcome.error_type or "internal_error",
             )
         return None
 
     def result(self, job: Job) -> tuple[int, bytes]:
-        """(HTTP status, JSON bytes) of a result fetch; errors raise `HttpError`."""
+        """(status, JSON bytes) of a result fetch: `ResultNotReady` before the job
+        completed, `JobFailed` when it ended badly."""
         if job.state is not State.COMPLETED:
-            where = "in the queue" if job.state is State.IN_QUEUE else "in progress"
-            raise HttpError(400, {"detail": f"Request is still {where}"})
-        error = self.error_of(job)
-        if error is not None:
-            raise error
+            raise ResultNotReady(in_queue=job.state is State.IN_QUEUE)
+        failure = self.failure_of(job)
+        if failure is not None:
+            raise JobFailed(failure)
         assert isinstance(job.result, bytes)
         return 200, job.result
 
@@ -656,13 +651,13 @@ class FalMock:
         if extras is None or not extras.webhook:
             return
         self._awaiting_webhooks -= 1
-        error = self.error_of(job)
-        if error is None:
+        failure = self.failure_of(job)
+        if failure is None:
             body = webhook_body(
                 job.id, output=job.result if isinstance(job.result, bytes) else None
             )
         else:
-            body = webhook_body(job.id, error_status=error.status_code, error_body=error.body)
+            body = webhook_body(job.id, error_status=failure.status_code, error_body=failure.body())
         self.webhooks.enqueue(job.id, job.tenant, extras.webhook, body)
 
     def _purge(self, job: Job) -> None:
@@ -702,22 +697,6 @@ def _first(*values: float | None) -> float:
     return 0.0
 
 
-def _infra(status_code: int, detail: Any, error_type: str) -> HttpError:
-    return HttpError(
-        status_code,
-        {"detail": detail, "error_type": error_type},
-        {"X-Fal-Error-Type": error_type},
-    )
-
-
-def _error_text(detail: Any) -> str:
-    if isinstance(detail, str):
-        return detail
-    if isinstance(detail, list) and detail and isinstance(detail[0], dict):
-        return str(detail[0].get("msg", "Request failed"))
-    return "Request failed"
-
-
 def _maybe_iso(value: float | None) -> str | None:
     return iso_timestamp(value) if value is not None else None
 
@@ -727,7 +706,7 @@ def _priority(value: str | None) -> Priority:
         return "normal"
     if value.strip().lower() == "low":
         return "low"
-    raise validation_error(
+    raise InvalidInput.one(
         ["header", "x-fal-queue-priority"], "Input should be 'normal' or 'low'", "enum"
     )
 
@@ -740,7 +719,7 @@ def _timeout(value: str | None) -> float | None:
     except ValueError:
         seconds = -1.0
     if not 0 < seconds <= 86400:
-        raise validation_error(
+        raise InvalidInput.one(
             ["header", "x-fal-request-timeout"],
             "Input should be a number of seconds greater than 0",
             "float_parsing",

@@ -21,6 +21,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from mockserver.clock import Clock
+from mockserver.errors import MockError
 from mockserver.notify import Notifier
 from mockserver.outcomes import LogLine, Outcome
 
@@ -192,8 +193,11 @@ class _AppQueue:
         return not (self.normal or self.low or self.running)
 
 
-class QueueFull(Exception):
+class QueueFull(MockError):
     """The engine holds its maximum number of jobs."""
+
+    def __init__(self) -> None:
+        super().__init__("Too many requests in the queue; try again later")
 
 
 class QueueEngine:

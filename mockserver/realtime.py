@@ -24,8 +24,17 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from mockserver.endpoints import EndpointId, InvalidEndpointId
-from mockserver.http import error_response, header_map, json_response, read_json_body
-from mockserver.mock import FalMock, HttpError, validation_error
+from mockserver.errors import MockError
+from mockserver.http import (
+    HttpError,
+    error_response,
+    header_map,
+    http_error,
+    json_response,
+    read_json_body,
+    validation_error,
+)
+from mockserver.mock import FalMock
 from mockserver.tokens import DEFAULT_EXPIRATION, MAX_EXPIRATION, TokenRefused
 
 SUFFIX = "/realtime"
@@ -78,7 +87,7 @@ async def _issue_token(request: Request) -> Response:
                 f"Input should be a number of seconds from 1 to {MAX_EXPIRATION}",
                 "less_than_equal",
             )
-    except HttpError as error:
+    except (HttpError, MockError) as error:
         return error_response(error)
     return json_response(201, mock.tokens.issue(tenant, apps, float(expiration)))
 
@@ -97,7 +106,8 @@ async def _realtime(websocket: WebSocket) -> None:
     try:
         endpoint_id, tenant = _admit(websocket, mock)
         model = mock.model_for(endpoint_id)
-    except HttpError as error:
+    except (HttpError, MockError) as exc:
+        error = http_error(exc)
         await _send_error(
             websocket,
             "UNAUTHORIZED" if error.status_code == 401 else "NOT_FOUND",
@@ -121,7 +131,8 @@ async def _realtime(websocket: WebSocket) -> None:
                 job, _ = mock.submit(model, tenant, payload, base_url=base, sync=True)
                 kind = "APP_ERROR"  # ...or failed while running
                 _, output = mock.result(job)
-            except HttpError as error:
+            except (HttpError, MockError) as exc:
+                error = http_error(exc)
                 await _send_error(
                     websocket, kind, error.body.get("detail"), status=error.status_code
                 )

@@ -24,15 +24,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from mockserver.errors import MockError
 from mockserver.http import (
+    HttpError,
     error_response,
     header_map,
     json_response,
     public_base,
     read_json_body,
     read_raw_body,
+    validation_error,
 )
-from mockserver.mock import FalMock, HttpError, RecordedRequest, validation_error
+from mockserver.mock import FalMock, RecordedRequest
 from mockserver.redact import redact_headers, redact_query
 from mockserver.uploads import (
     ExpiredUpload,
@@ -89,7 +92,7 @@ def _guard(endpoint: Any) -> Any:
         response: Response
         try:
             response = await endpoint(request)
-        except HttpError as error:
+        except (HttpError, MockError) as error:
             response = error_response(error)
         except UploadError as error:
             detail = _DETAIL.get(type(error)) or f"Upload refused: {error}"

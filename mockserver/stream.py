@@ -19,8 +19,9 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from mockserver.endpoints import EndpointId, InvalidEndpointId
-from mockserver.http import header_map, public_base, read_json_body
-from mockserver.mock import FalMock, HttpError
+from mockserver.errors import JobFailed
+from mockserver.http import HttpError, header_map, http_error, public_base, read_json_body
+from mockserver.mock import FalMock
 from mockserver.partials import partial_events
 from mockserver.queue import Job, State
 
@@ -62,8 +63,9 @@ async def stream_output(request: Request, mock: FalMock, target: str, tenant: st
         if current is None:
             raise HttpError(404, {"detail": "Request expired"}, headers)
         job = current
-    error = mock.error_of(job) if job.state is State.COMPLETED else None
-    if error is not None:
+    failure = mock.failure_of(job) if job.state is State.COMPLETED else None
+    if failure is not None:
+        error = http_error(JobFailed(failure))
         error.headers.update(headers)
         raise error
     return StreamingResponse(

@@ -120,12 +120,12 @@ def _status_goes_backwards(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _cancelled_yields_output(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = FalMock.error_of
+    original = FalMock.failure_of
 
-    def error_of(self: FalMock, job: Job) -> Any:
+    def failure_of(self: FalMock, job: Job) -> Any:
         return None if job.cancelled else original(self, job)
 
-    monkeypatch.setattr(FalMock, "error_of", error_of)
+    monkeypatch.setattr(FalMock, "failure_of", failure_of)
     original_result = FalMock.result
 
     def result(self: FalMock, job: Job) -> tuple[int, bytes]:
@@ -141,9 +141,9 @@ def _unprovoked_503(monkeypatch: pytest.MonkeyPatch) -> None:
 
     def result(self: FalMock, job: Job) -> tuple[int, bytes]:
         if "flux" in job.endpoint_id:  # decided by the job, so a replay fails the same way
-            from mockserver.mock import HttpError
+            from mockserver.errors import JobFailed, JobFailure
 
-            raise HttpError(503, {"detail": "oops"})
+            raise JobFailed(JobFailure(503, "oops"))
         return original(self, job)
 
     monkeypatch.setattr(FalMock, "result", result)
