@@ -92,11 +92,6 @@ def _parse_endpoint_id(value: str) -> EndpointId:
     return EndpointId._parse(value)
 
 
-def normalize_endpoint_id(value: str) -> str:
-    """The canonical text of an endpoint id (``123-app`` becomes ``123/app``)."""
-    return str(EndpointId.parse(value))
-
-
 def request_path(app_id: str, request_id: str, action: Action = "result") -> str:
     """The path of a request operation, e.g. ``/fal-ai/flux-1/requests/<id>/status``."""
     return f"/{app_id}/requests/{request_id}{_SUFFIXES[action]}"

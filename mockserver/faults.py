@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import threading
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from mockserver.jsonfields import (
     MAX_DURATION_SECONDS,
@@ -20,17 +20,8 @@ from mockserver.jsonfields import (
 FaultAction = Literal[
     "submit", "status", "stream", "result", "cancel", "run", "run_stream", "media", "any"
 ]
-FAULT_ACTIONS: tuple[str, ...] = (
-    "submit",
-    "status",
-    "stream",
-    "result",
-    "cancel",
-    "run",
-    "run_stream",
-    "media",
-    "any",
-)
+#: The actions a fault may name, read from `FaultAction` (one list, not two).
+FAULT_ACTIONS: tuple[str, ...] = get_args(FaultAction)
 _ids = itertools.count(1)
 _FAULT_FIELDS = (
     "status_code",
