@@ -21,6 +21,7 @@ from mockserver.check import report as reports
 from mockserver.check import twosided
 from mockserver.check.pacing import RealPacer
 from mockserver.check.plan import Planned, billable, plan, refusable
+from mockserver.check.realtime import open_websocket
 from mockserver.check.receiver import WebhookReceiver
 from mockserver.check.results import CheckResult, Report, Verdict
 from mockserver.check.runner import Checker, run_interruptible
@@ -295,6 +296,7 @@ async def _check(
                 on_result=seen,
                 on_unit=finished,
                 receiver=receiver,
+                websockets=open_websocket,
             )
             if receiver is not None:
                 await receiver.start()

@@ -19,6 +19,7 @@ from mockserver.check.findings import Finding
 from mockserver.check.http import exchange
 from mockserver.check.pacing import Pacer, RealPacer
 from mockserver.check.plan import Planned
+from mockserver.check.realtime import WebSocketOpener
 from mockserver.check.receiver import WebhookReceiver
 from mockserver.check.results import CheckResult, Report, Verdict
 from mockserver.check.steps import Job
@@ -42,6 +43,7 @@ class Checker:
         on_result: Callable[[CheckResult], None] | None = None,
         on_unit: Callable[[Planned], None] | None = None,
         receiver: WebhookReceiver | None = None,
+        websockets: WebSocketOpener | None = None,
     ) -> None:
         self.target = target
         self.client = client
@@ -50,6 +52,9 @@ class Checker:
         self.on_result = on_result
         self.on_unit = on_unit
         self.receiver = receiver
+        # How realtime checks open a WebSocket; None (an in-process run, whose
+        # client has no network) skips them, saying so.
+        self.websockets = websockets
         self.report = Report(target.base_url, target.auth_scheme)
         self.stopped: str | None = None  # why the run stopped early
         self.jobs: list[Job] = []  # every accepted request, to cancel on interruption

@@ -10,6 +10,7 @@ import httpx
 from mockserver import FalMock, ManualClock, MockConfig, create_app
 from mockserver.catalog import Catalog
 from mockserver.check import Checker, ManualPacer, Report, Settings, Target, load_scenarios, plan
+from mockserver.check.realtime import app_websockets
 from mockserver.profiles import get_profile
 from mockserver.transport import AppTransport
 
@@ -41,8 +42,10 @@ def run_check(
     models: tuple[str, ...] = (),
     settings: Settings | None = None,
     second_key: bool = True,
+    websockets: bool = True,
 ) -> Report:
-    """Every (selected) shipped scenario against `app`, in process."""
+    """Every (selected) shipped scenario against `app`, in process (WebSockets too,
+    unless `websockets` is False)."""
     chosen = [s for s in load_scenarios() if not scenarios or s.id in scenarios]
     endpoints = [m for m in catalog if not models or m.endpoint_id in models]
     target = Target(BASE, KEYS[0], scheme, KEYS[1] if second_key else None)  # type: ignore[arg-type]
@@ -50,7 +53,11 @@ def run_check(
     async def go() -> Report:
         async with httpx.AsyncClient(transport=AppTransport(app)) as client:
             checker = Checker(
-                target, client, settings=settings or Settings(), pacer=ManualPacer(clock)
+                target,
+                client,
+                settings=settings or Settings(),
+                pacer=ManualPacer(clock),
+                websockets=app_websockets(app) if websockets else None,
             )
             return await checker.run(plan(chosen, endpoints, None))
 
@@ -61,8 +68,8 @@ def mock_app(profile: str, clock: ManualClock, catalog: Catalog, **config: Any) 
     return create_app(make_mock(profile, clock, catalog, **config))
 
 
-def outcomes(report: Report, check: str) -> set[str]:
-    """The outcomes one named check ended with, across the report."""
+def verdicts(report: Report, check: str) -> set[str]:
+    """The verdicts one named check ended with, across the report."""
     return {r.verdict.value for r in report.by_check(check)}
 
 
@@ -105,5 +112,11 @@ SCENARIO_CHECKS = frozenset(
         "stream-closes",
         "status-stream-equivalent",
         "cross-key-404",
+        "gateway-request-id",
+        "realtime-token",
+        "realtime-roundtrip",
+        "realtime-output",
     }
 )
+#: The realtime scenario's checks (a server may not offer realtime: a note instead).
+REALTIME_CHECKS = frozenset({"realtime-token", "realtime-roundtrip", "realtime-output"})

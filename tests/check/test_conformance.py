@@ -16,9 +16,9 @@ from tests.check.helpers import (
     SCENARIO_CHECKS,
     failures,
     mock_app,
-    outcomes,
     run_check,
     scheme_of,
+    verdicts,
 )
 
 
@@ -35,12 +35,12 @@ def test_every_scenario_passes_against_the_mock(
     # each seed image endpoint ran the happy path
     happy = {r.endpoint for r in report.results if r.scenario == "happy-path"}
     assert happy == {m.endpoint_id for m in catalog if m.output == "images"}
-    assert outcomes(report, "status-codes") >= {"pass"}
-    assert outcomes(report, "cancel-queued") == {"pass"}
-    assert outcomes(report, "cross-key-404") == {"pass"}
+    assert verdicts(report, "status-codes") >= {"pass"}
+    assert verdicts(report, "cancel-queued") == {"pass"}
+    assert verdicts(report, "cross-key-404") == {"pass"}
     if profile == "intermediary":
-        assert outcomes(report, "url-origin") == {"note"}
-        assert outcomes(report, "auth-scheme") == {"note"}
+        assert verdicts(report, "url-origin") == {"note"}
+        assert verdicts(report, "auth-scheme") == {"note"}
         note = report.by_check("url-origin")[0]
         assert "https://queue.fal.run" in note.reason and note.evidence
     else:

@@ -19,7 +19,14 @@ from mockserver.check import Checker, Report, Settings, Target, load_scenarios, 
 from mockserver.check.plan import billable
 from mockserver.check.results import Verdict
 from tests.check import deviants
-from tests.check.helpers import KEYS, SCENARIO_CHECKS, failures, make_mock, run_check
+from tests.check.helpers import (
+    KEYS,
+    REALTIME_CHECKS,
+    SCENARIO_CHECKS,
+    failures,
+    make_mock,
+    run_check,
+)
 from tests.e2e.server import refused_port, serving_app
 
 Wrap = Callable[[Any], Any]
@@ -217,6 +224,11 @@ def test_a_server_following_fals_documentation_has_no_failures(
     report = run_check(app, clock, catalog, models=MODELS)
     assert failures(report) == {}
     ran = {r.check for r in report.results if r.verdict is not Verdict.SKIP}
-    assert ran >= SCENARIO_CHECKS
+    assert ran >= SCENARIO_CHECKS - REALTIME_CHECKS
+    # It offers no realtime (fal documents it apart from the queue): a note, and
+    # the input that would have run is not billed.
+    assert {r.verdict for r in report.by_check("realtime-offered")} == {Verdict.NOTE}
     models = [model for model in catalog if model.endpoint_id in MODELS]
-    assert report.submits == billable(plan(load_scenarios(), models, None))
+    realtime = [s for s in load_scenarios() if s.id == "realtime"]
+    unbilled = billable(plan(realtime, models, None))
+    assert report.submits == billable(plan(load_scenarios(), models, None)) - unbilled

@@ -92,3 +92,12 @@ def test_the_plan_describes_every_step_and_counts_what_a_run_spends(catalog: Cat
     assert webhook.skip is not None and "--webhook-listen" in webhook.skip.reason
     with_receiver = plan(load_scenarios(), list(catalog), None, receiver=True)
     assert all(p.runs for p in with_receiver)
+
+
+def test_a_webhook_without_gateway_request_id_is_a_note() -> None:
+    evidence = Exchange("POST", "http://receiver/hook")
+    good = json.dumps({"request_id": "r", "gateway_request_id": "g", "status": "OK"}).encode()
+    assert judge.webhook.gateway_id(good, evidence).verdict is Verdict.PASS
+    missing = judge.webhook.gateway_id(b'{"request_id": "r", "status": "OK"}', evidence)
+    assert missing.verdict is Verdict.NOTE and "None" in missing.reason
+    assert judge.webhook.gateway_id(b"not json", evidence).verdict is Verdict.NOTE

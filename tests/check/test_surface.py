@@ -16,7 +16,7 @@ from tests.check.helpers import make_mock, run_check
 SCENARIOS = ("output-stream", "storage-upload")
 
 
-def _outcomes(report: Any) -> dict[str, str]:
+def _verdicts(report: Any) -> dict[str, str]:
     return {r.check: r.verdict.value for r in report.results}
 
 
@@ -35,7 +35,7 @@ def test_the_mock_passes_both(clock: ManualClock, catalog: Catalog) -> None:
             scheme=scheme,
             scenarios=SCENARIOS,
         )
-        assert _outcomes(report) == {
+        assert _verdicts(report) == {
             "stream-answer": "pass",
             "stream-output": "pass",
             "stream-request-id": "pass",
@@ -57,7 +57,7 @@ def test_a_target_without_the_surface_gets_notes(clock: ManualClock, catalog: Ca
         await inner(scope, receive, send)
 
     report = run_check(no_storage, clock, catalog, scenarios=SCENARIOS)
-    assert _outcomes(report) == {"stream-offered": "note", "upload-offered": "note"}
+    assert _verdicts(report) == {"stream-offered": "note", "upload-offered": "note"}
     assert all("not offered" in r.reason for r in report.results)
 
 
@@ -75,8 +75,8 @@ def test_wrong_streams_and_uploads_fail(clock: ManualClock, catalog: Catalog) ->
         await inner(scope, receive, send)
 
     report = run_check(deviant, clock, catalog, scenarios=SCENARIOS)
-    outcomes = _outcomes(report)
-    assert outcomes["stream-answer"] == "fail" and outcomes["upload-roundtrip"] == "fail"
+    verdicts = _verdicts(report)
+    assert verdicts["stream-answer"] == "fail" and verdicts["upload-roundtrip"] == "fail"
     assert "text/event-stream" in report.by_check("stream-answer")[0].reason
 
 
@@ -85,11 +85,11 @@ def test_start_deadlines_pass_on_the_mock_and_catch_a_cut_off_run(
 ) -> None:
     mock = make_mock("official", clock, catalog)
     report = run_check(_app(mock), clock, catalog, scenarios=("start-deadline",))
-    assert _outcomes(report) == {"start-deadline": "pass"}
+    assert _verdicts(report) == {"start-deadline": "pass"}
     assert "not cut off" in report.by_check("start-deadline")[0].reason
     # a server that limits the whole run: it ends a started run with a 504
     cutting = make_mock("official", clock, catalog)
     cutting.set_outcome("fal-ai/flux-1/dev", Outcome.infra_error("request_timeout"))
     report = run_check(_app(cutting), clock, catalog, scenarios=("start-deadline",))
-    assert _outcomes(report) == {"start-deadline": "fail"}
+    assert _verdicts(report) == {"start-deadline": "fail"}
     assert "cut off" in report.by_check("start-deadline")[0].reason

@@ -70,6 +70,10 @@ def test_the_mock_conforms_in_each_profile(
         assert "NOTE url-origin" in output and "https://queue.fal.run" in output
     else:
         assert notes == set()
+    verdicts = {r["check"]: r["verdict"] for r in report["results"]}
+    # realtime over a real WebSocket, as the command opens it; the gateway id on submit
+    assert verdicts["realtime-roundtrip"] == verdicts["realtime-output"] == "pass"
+    assert verdicts["gateway-request-id"] == "pass"
     suites = ET.parse(tmp_path / "r.xml").getroot()
     assert sum(int(s.get("failures", "0")) for s in suites) == 0
     assert int(suites[0].get("tests", "0")) > 0
@@ -258,10 +262,11 @@ def test_the_webhook_check_passes_against_the_mock(
     )
     assert done.returncode == 0, done.stdout + done.stderr
     results = json.loads((tmp_path / "r.json").read_text())["results"]
-    outcomes = {r["check"]: r["verdict"] for r in results}
-    assert outcomes["webhook-delivered"] == "pass"
-    assert outcomes["webhook-body"] == "pass"
-    assert outcomes["webhook-signature"] == "pass"
+    verdicts = {r["check"]: r["verdict"] for r in results}
+    assert verdicts["webhook-delivered"] == "pass"
+    assert verdicts["webhook-body"] == "pass"
+    assert verdicts["webhook-gateway-request-id"] == "pass"
+    assert verdicts["webhook-signature"] == "pass"
 
 
 def test_a_server_that_never_calls_back_fails_webhook_delivered(mock_servers: ServerPool) -> None:

@@ -131,3 +131,26 @@ def auth_scheme(scheme: str, answer: Exchange) -> Finding:
         reason = "takes `Authorization: Bearer <key>`; fal takes `Key <key>`"
         return Finding.of("auth-scheme", Verdict.NOTE, reason, answer)
     return Finding.of("auth-scheme", Verdict.PASS, "takes `Authorization: Key <key>`", answer)
+
+
+def gateway_id(answer: Exchange) -> Finding:
+    """`gateway-request-id`: fal's submit answer names the request at its gateway too.
+
+    fal's answers (and webhook bodies) carry `gateway_request_id` beside
+    `request_id`. Neither official client reads it (fal-client 1.0.3,
+    @fal-ai/client 1.10.1), so a server without it breaks no client: a note,
+    for code written against fal's docs.
+    """
+    check = "gateway-request-id"
+    body = answer.json_object() or {}
+    value = body.get("gateway_request_id")
+    if isinstance(value, str) and value:
+        return Finding.of(check, Verdict.PASS, "gateway_request_id beside request_id", answer)
+    if "gateway_request_id" not in body:
+        reason = (
+            "no gateway_request_id (fal sends one; the official clients do not read it,"
+            " code written against fal's docs may)"
+        )
+        return Finding.of(check, Verdict.NOTE, reason, answer)
+    reason = f"gateway_request_id is {value!r}, not a string id as fal's (no client reads it)"
+    return Finding.of(check, Verdict.NOTE, reason, answer)

@@ -34,6 +34,27 @@ def body(delivered: bytes, request_id: str, output: Any, evidence: Exchange) -> 
     return Finding.of("webhook-body", Verdict.PASS, reason, evidence)
 
 
+def gateway_id(delivered: bytes, evidence: Exchange) -> Finding:
+    """`webhook-gateway-request-id`: fal's webhook body has `gateway_request_id` too.
+
+    fal's webhook docs show it beside `request_id`; a receiver written against
+    them may read it, no official client does: its absence is a note.
+    """
+    check = "webhook-gateway-request-id"
+    try:
+        data = json.loads(delivered)
+    except ValueError:
+        data = None
+    value = data.get("gateway_request_id") if isinstance(data, dict) else None
+    if isinstance(value, str) and value:
+        return Finding.of(check, Verdict.PASS, "gateway_request_id beside request_id", evidence)
+    reason = (
+        f"gateway_request_id is {value!r}: fal's webhook docs show a string id beside"
+        " request_id (receivers written against them may read it)"
+    )
+    return Finding.of(check, Verdict.NOTE, reason, evidence)
+
+
 def is_signed(headers: Mapping[str, str]) -> bool:
     """The delivery carries fal's X-Fal-Webhook-* headers."""
     return any(name.lower().startswith("x-fal-webhook-") for name in headers)

@@ -12,7 +12,7 @@ from mockserver.check.steps.base import Abort, Job, Options, StepKind, Where
 from mockserver.check.steps.output import FIDELITY, MEDIA, RESULT
 from mockserver.check.steps.requests import CANCEL, CROSS_KEY, UNKNOWN
 from mockserver.check.steps.submit import SUBMIT
-from mockserver.check.steps.surface import OUTPUT_STREAM, START_DEADLINE, UPLOAD
+from mockserver.check.steps.surface import OUTPUT_STREAM, REALTIME, START_DEADLINE, UPLOAD
 from mockserver.check.steps.wait import COMPARE, WAIT
 from mockserver.check.steps.webhook import WEBHOOK
 
@@ -30,6 +30,7 @@ _ALL = (
     OUTPUT_STREAM,
     UPLOAD,
     START_DEADLINE,
+    REALTIME,
 )
 STEP_KINDS: dict[str, StepKind] = {kind.name: kind for kind in _ALL}
 

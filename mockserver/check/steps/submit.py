@@ -48,6 +48,7 @@ async def run(unit: Unit, options: Options) -> None:
         unit.add(judge.url_shape(answer, unit.app_id))
         unit.add(judge.url_origin(answer, unit.target.base_url))
         unit.add(judge.auth_scheme(unit.target.auth_scheme, answer))
+        unit.add(judge.gateway_id(answer))
 
 
 def describe(options: Options, where: Where) -> list[str]:
@@ -73,7 +74,8 @@ SUBMIT = StepKind(
             "auth": {"enum": ["ok", *judge.AUTH_KINDS]},
             "urls": {
                 "type": "boolean",
-                "description": "check the shape and origin of returned URLs",
+                "description": "check the shape and origin of returned URLs (and the"
+                " answer's gateway_request_id)",
             },
             "webhook": {
                 "type": "boolean",

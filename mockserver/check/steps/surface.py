@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mockserver.check import surface
+from mockserver.check import realtime, surface
 from mockserver.check.steps.base import Options, StepKind
 
 if TYPE_CHECKING:
@@ -66,4 +66,26 @@ UPLOAD = StepKind(
     describe=lambda options, where: [
         "POST storage/upload/initiate, PUT the bytes, GET them back from the file URL"
     ],
+)
+
+
+async def _realtime(unit: Unit, options: Options) -> None:
+    await realtime.realtime(unit)
+
+
+REALTIME = StepKind(
+    name="realtime",
+    options={
+        "description": "POST {rest}/tokens/, then the msgpack WebSocket with the token;"
+        ' "not offered" (a note) on 404/405',
+        "type": "object",
+        "additionalProperties": False,
+    },
+    run=_realtime,
+    describe=lambda options, where: [
+        "POST tokens/ for the app's alias; open"
+        f" {where.base_url.rstrip('/')}/_run/{where.endpoint_id}/realtime?fal_jwt_token=<token>"
+        " (ws), send one msgpack input, read the answer"
+    ],
+    billable=lambda options: True,  # the input runs (and bills) the model
 )

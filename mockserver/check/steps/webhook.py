@@ -39,6 +39,7 @@ async def run(unit: Unit, options: Options) -> None:
     count = f"{len(deliveries)} delivery(ies)"
     unit.add(Finding.of("webhook-delivered", Verdict.PASS, count, evidence))
     unit.add(judge.body(first.body, job.request_id, job.result, evidence))
+    unit.add(judge.gateway_id(first.body, evidence))
     if not judge.is_signed(first.headers):
         unit.add(judge.unsigned(evidence))
         return
