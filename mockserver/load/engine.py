@@ -33,7 +33,7 @@ from mockserver.load.config import LoadConfig, split_budget
 from mockserver.load.ledger import merge
 from mockserver.load.report import PERCENTILES, LoadSummary, StepStats, print_summary, progress_line
 from mockserver.load.session import Session, SetupError, takes_prompt
-from mockserver.load.twosided import reconcile_run
+from mockserver.load.twosided import mask_examples, reconcile_run
 from mockserver.load.upstream import ControlClient
 from mockserver.load.user import JOB_REQUEST_TYPE, STEPS, TIME_TO_COMPLETE, user_class
 
@@ -131,6 +131,9 @@ def run(args: argparse.Namespace, console: Console) -> int:
             view().get("halted"),
         )
         control.close()
+    ledger = view()
+    if two_sided is not None:
+        mask_examples(ledger, two_sided["upstream_key_fingerprints"])
     summary = LoadSummary(
         base_url=config.base_url,
         auth_scheme=config.auth_scheme,
@@ -140,7 +143,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         duration=args.duration,
         elapsed=elapsed,
         workers=args.expect_workers if args.master else 0,
-        ledger=view(),
+        ledger=ledger,
         steps=_steps(environment),
         requests=environment.stats.total.num_requests,
         interrupted=interrupted,

@@ -17,6 +17,7 @@ from mockserver.check.results import Evidence, Verdict
 from mockserver.check.upstream import LOAD_CHECKS, CustomerJob, judge_jobs, mask_fingerprinted
 from mockserver.load.ledger import EXAMPLES, Tally, example_of
 from mockserver.load.upstream import ControlClient
+from mockserver.redact import fingerprint
 
 # The upstream requests shown per failing example (its submits: the forwarded input).
 _UPSTREAM_SHOWN = 2
@@ -34,9 +35,13 @@ def reconcile_run(
 
     `upstream_keys` (fingerprints) are masked wherever evidence could show them.
     """
-    masked = frozenset(upstream_keys)
+    customers = list(customer_keys)
     marked = control.marked(prefix)
-    summary, verdicts = judge_jobs(jobs, marked, customer_keys)
+    summary, verdicts = judge_jobs(jobs, marked, customers)
+    # The upstream key: as the users learnt it (whole and halves), and as the mock
+    # counted it (a master's users run elsewhere); never a customer's.
+    counted = {str(u.get("key_fingerprint")) for found in marked.values() for u in found}
+    masked = frozenset(upstream_keys) | (counted - {fingerprint(k) for k in customers})
     counts: dict[str, dict[str, int]] = {
         name: dict.fromkeys(("passed", "failed", "noted", "skipped"), 0) for name in LOAD_CHECKS
     }
@@ -73,6 +78,7 @@ def reconcile_run(
     }
     return {
         "marker_prefix": prefix,
+        "upstream_key_fingerprints": sorted(masked),
         "jobs_recorded": len(jobs),
         "upstream": {
             "customer_submits_accepted": summary.accepted,
@@ -90,6 +96,17 @@ def reconcile_run(
         "notes_by_check": {name: t.to_json() for name, t in sorted(notes.items())},
         "halted": halted,
     }
+
+
+def mask_examples(snapshot: dict[str, Any], keys: Iterable[str]) -> None:
+    """Mask the upstream key in the examples of a ledger snapshot's failures, notes and
+    lost jobs: an answer that leaked it may be the evidence of a one-sided check too."""
+    wanted = frozenset(keys)
+    for part in ("failures", "notes", "lost"):
+        for tally in snapshot[part].values():
+            for example in tally["examples"]:
+                example["evidence"] = [_masked(e, wanted) for e in example["evidence"]]
+                example["reason"] = mask_fingerprinted(example["reason"], wanted)
 
 
 def _masked(evidence: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:

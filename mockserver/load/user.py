@@ -248,7 +248,7 @@ class _Job:
         if self.session.upstream_keys is not None or self.ledger.halted:
             return
         found = self.session.learn_upstream_key(self.record.marker)
-        if found is not None and not any(entry.action == "submit" for entry in found):
+        if found is not None and not any(entry.billable for entry in found):
             control = self.config.upstream_control
             reason = (
                 f"the intermediary accepted job {self.record.marker} (request"

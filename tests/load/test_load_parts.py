@@ -11,11 +11,17 @@ import sys
 
 import pytest
 
+from mockserver.catalog import Catalog
 from mockserver.check.results import CheckResult, Evidence, Verdict
+from mockserver.check.upstream import CustomerJob, run_marker
 from mockserver.cli import main
 from mockserver.load.config import LoadConfig, parse_duration, split_budget
 from mockserver.load.ledger import EXAMPLES, Ledger, merge
 from mockserver.load.report import LoadSummary
+from mockserver.load.session import Session, SetupError, takes_prompt
+from mockserver.load.twosided import mask_examples
+from mockserver.markers import marker_pattern
+from mockserver.redact import fingerprint
 
 
 @pytest.mark.parametrize(
@@ -116,6 +122,8 @@ def test_the_summary_has_the_promised_top_level_counts() -> None:
         (["--base-url", "ftp://x"], "must be an http(s) URL"),
         (["--base-url", "http://127.0.0.1:1", "--master", "--worker"], "exclude each other"),
         (["--base-url", "http://127.0.0.1:1", "--stream-share", "2"], "between 0 and 1"),
+        (["--base-url", "http://127.0.0.1:1", "--cancel-share", "-1"], "between 0 and 1"),
+        (["--base-url", "http://127.0.0.1:1", "--upstream-control", "x"], "must be an http(s)"),
     ],
 )
 def test_bad_options_are_refused_before_anything_runs(
@@ -139,6 +147,71 @@ def test_help_names_the_options(capsys: pytest.CaptureFixture[str]) -> None:
     text = capsys.readouterr().out
     for option in ("--users", "--spawn-rate", "--duration", "--auth-scheme", "--max-requests",
                    "--models", "--json", "--html", "--csv", "--master", "--worker",
-                   "--master-host"):  # fmt: skip
+                   "--master-host", "--upstream-control", "--cancel-share"):  # fmt: skip
         assert option in text
     assert "locust" not in sys.modules
+
+
+def test_cancelled_jobs_end_once_and_records_are_handed_over_once() -> None:
+    ledger = Ledger()
+    ledger.submitted = ledger.accepted = 2
+    ledger.ended("cancelled")
+    ledger.ended("delivered")
+    assert ledger.in_flight == 0 and ledger.snapshot()["cancelled"] == 1
+    ledger.record(CustomerJob("run-x-a_1", "m", {"prompt": "p"}, accepted=True))
+    ledger.halted = "not the mock"
+    assert [job.marker for job in ledger.take_jobs()] == ["run-x-a_1"]
+    assert ledger.take_jobs() == []
+    job = CustomerJob("run-x-a_2", "m", {"seed": 1}, cancelled=True, leaks=["header x"])
+    assert CustomerJob.from_json(job.to_json()) == job
+    merged = merge([ledger.snapshot(), Ledger().snapshot()])
+    assert merged["cancelled"] == 1 and merged["halted"] == "not the mock"
+
+
+def test_a_two_sided_session_marks_each_job_and_cancels_an_exact_share() -> None:
+    catalog = Catalog.load()
+    prefix = run_marker()
+    config = LoadConfig(
+        "http://127.0.0.1:1",
+        ("fal-ai/flux-1/schnell",),
+        cancel_share=0.3,
+        upstream_control="http://127.0.0.1:1/_mock",
+        marker_prefix=prefix,
+    )
+    session = Session("customer-key", catalog)
+    session.configure(config)
+    markers = [session.next_marker() for _ in range(10)]
+    assert len(set(markers)) == 10
+    assert all(m and marker_pattern(prefix).fullmatch(m) for m in markers)
+    assert sum(session.cancel_next() for _ in range(10)) == 3
+    other = Session("customer-key", catalog)
+    other.configure(config)
+    assert other.next_marker() != markers[0]  # another worker: another tag
+    no_prompt = [m.endpoint_id for m in catalog if not takes_prompt(m)]
+    assert no_prompt, "the catalog has models without a prompt"
+    with pytest.raises(SetupError, match="with a prompt"):
+        Session("k", catalog).configure(
+            LoadConfig("http://127.0.0.1:1", (no_prompt[0],), upstream_control="http://x",
+                       marker_prefix=prefix)
+        )  # fmt: skip
+    assert Session("k", catalog).next_marker() is None  # not configured: no marker
+
+
+def test_two_sided_failures_fail_the_summary_and_keys_are_masked() -> None:
+    ledger = Ledger()
+    ledger.submitted = ledger.accepted = ledger.completed = 1
+    ledger.ended("delivered")
+    leaked = Evidence("GET", "http://127.0.0.1:1/r", 200, '{"debug": "Key up-id:up-secret"}')
+    ledger.judged(CheckResult("load", "m", "output-schema", Verdict.FAIL, "x", (leaked,)))
+    snapshot = ledger.snapshot()
+    mask_examples(snapshot, {fingerprint("up-secret")})
+    assert "up-secret" not in str(snapshot) and "up-id" not in str(snapshot)
+    failed = {"count": 2, "examples": []}
+    two_sided = {"failures_by_check": {"forwarded-input": failed}, "notes_by_check": {}}
+    summary = LoadSummary(
+        "http://x", "Key", ["m"], 1, 1.0, 5.0, 5.0, 0, snapshot, two_sided=two_sided
+    )
+    data = summary.to_json()
+    assert data["failures"] == 3 and not data["ok"]
+    assert data["failures_by_check"]["forwarded-input"]["count"] == 2
+    assert data["two_sided"] is two_sided
