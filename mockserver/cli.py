@@ -19,7 +19,7 @@ from mockserver.check.scenarios import ScenarioError
 from mockserver.cli_output import error, plain, warning
 from mockserver.clock import Clock, ManualClock, RealClock
 from mockserver.contracts import load_data_file
-from mockserver.exposure import CONTROL_TOKEN_ENV, decide
+from mockserver.exposure import CONTROL_TOKEN_ENV, decide, is_loopback, proxy_adds_key
 from mockserver.load import command as load_command
 from mockserver.mock import FalMock, MockConfig
 from mockserver.profiles import PROFILES, get_profile
@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="bind a non-loopback --host with an open control API (no token): anyone who"
         " reaches the port can reset the mock, move its clock and script failures",
+    )
+    serve.add_argument(
+        "--proxy-adds-key",
+        action="store_true",
+        help="on a non-loopback --host, let the proxy route (/api/fal/proxy) add the first"
+        " key to requests without Authorization, as an app's own server would (on loopback"
+        " it always does): anyone who reaches the port then acts with that key",
     )
     serve.add_argument(
         "--port",
@@ -290,6 +297,7 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
             allow=tuple(args.webhook_allow) if args.webhook_allow else DEFAULT_ALLOW,
         ),
         unknown_endpoints=args.unknown_endpoints,
+        proxy_adds_key=proxy_adds_key(args.host, args.proxy_adds_key),
     )
 
 
@@ -300,6 +308,18 @@ def _profile_reason(args: argparse.Namespace) -> str:
     if recorded_profile(args.contracts):
         return "what the recordings in --contracts observed, --profile to change"
     return "the default, --profile to change"
+
+
+def _proxy_text(args: argparse.Namespace, config: MockConfig) -> str:
+    """What the banner says of the proxy route's key, when it is not plain loopback."""
+    if is_loopback(args.host):
+        return ""
+    if config.proxy_adds_key:
+        return (
+            "\n  proxy route ADDS A KEY to keyless requests (--proxy-adds-key): anyone who"
+            " reaches this port acts with it"
+        )
+    return "\n  proxy route adds no key here (not loopback): keyless requests get 401"
 
 
 def _models_text(args: argparse.Namespace, total: int) -> str:
@@ -341,7 +361,7 @@ def _serve(args: argparse.Namespace, console: Console, errors: Console) -> int:
                 f" 'Authorization: {profile.auth_scheme} <key>')\n"
                 f"  {_models_text(args, len(mock.catalog))} · {args.clock} clock"
                 f" · control API {base}/_mock/ · OpenAPI {base}/openapi.json\n"
-                f"  {config.control.describe()}",
+                f"  {config.control.describe()}{_proxy_text(args, config)}",
             )
         )
         console.file.flush()  # whoever started us may be waiting for that line

@@ -66,6 +66,18 @@ class ControlAccess:
         return "control API open to this machine only (loopback)"
 
 
+def proxy_adds_key(host: str, asked: bool) -> bool:
+    """Does the proxy route (`/api/fal/proxy`) put a key on requests that carry none?
+
+    It stands for a browser app's own server, which holds the key; on a
+    loopback bind only this machine reaches it. Bound anywhere else it would
+    hand the key's rights to anyone who reaches the port, so it does that only
+    when asked (`serve --proxy-adds-key`); keyless requests are then refused
+    like any other (401).
+    """
+    return asked or is_loopback(host)
+
+
 def decide(host: str, token: str | None, allow_remote: bool) -> ControlAccess:
     """The control access for a server bound to `host`; `ExposureRefused` when a
     non-loopback bind has neither a token nor an explicit permission."""

@@ -135,6 +135,9 @@ class MockConfig:
     # "404" like fal; "generic": endpoints the catalog lacks get a generic image answer.
     unknown_endpoints: Literal["404", "generic"] = "404"
     control: ControlAccess = field(default_factory=ControlAccess)
+    # The proxy route adds a key to keyless requests (see `exposure.proxy_adds_key`):
+    # yes in process and on loopback; `serve` on another address only when asked.
+    proxy_adds_key: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,8 +8,11 @@ is one of fal's hosts, and answers it from this mock in the same request
 (streams included), so a JS app is tested by pointing ``proxyUrl`` here.
 
 Without an ``Authorization`` header the route uses the key a server-side
-proxy would hold: the first of ``--key`` (sorted), or ``proxy-key`` when any
-key is accepted.
+proxy would hold: the first of the ``--keys-env`` keys (sorted), or ``proxy-key`` when any
+key is accepted; but only where that gives nobody else the key's rights (in
+process, on loopback, or with ``serve --proxy-adds-key``: see
+`mockserver.exposure.proxy_adds_key`). Otherwise the request goes in as it
+came, and whatever needs a key answers 401.
 """
 
 from __future__ import annotations
@@ -63,8 +66,8 @@ class _ProxyEndpoint:
         # own path for that is /_run/...; queue and rest hosts keep their paths.
         if host == "fal.run" or (host.endswith(".fal.run") and not host.startswith("queue.")):
             path = _RUN_PREFIX + path
-        if not any(k == b"authorization" for k, _ in headers):
-            mock: FalMock = scope["app"].state.mock
+        mock: FalMock = scope["app"].state.mock
+        if mock.config.proxy_adds_key and not any(k == b"authorization" for k, _ in headers):
             keys = mock.config.keys
             key = sorted(keys)[0] if keys else DEFAULT_PROXY_KEY
             scheme = mock.config.profile.auth_scheme

@@ -13,7 +13,13 @@ from starlette.testclient import TestClient
 
 from mockserver import FalMock, ManualClock, MockConfig, create_app
 from mockserver.cli import main
-from mockserver.exposure import ControlAccess, ExposureRefused, decide, is_loopback
+from mockserver.exposure import (
+    ControlAccess,
+    ExposureRefused,
+    decide,
+    is_loopback,
+    proxy_adds_key,
+)
 from tests.conftest import AUTH, DEV
 
 TOKEN = "control-token-5f4e3d2c1b"
@@ -135,6 +141,47 @@ def test_the_token_guards_every_control_route_and_nothing_else() -> None:
         assert allowed.status_code == 200
         # The protocol still takes fal keys, not the control token.
         assert client.post(f"/{DEV}", json={"prompt": "x"}, headers=AUTH).status_code == 200
+
+
+def test_the_proxy_route_adds_a_key_on_loopback_or_when_asked() -> None:
+    assert proxy_adds_key("127.0.0.1", False) and proxy_adds_key("localhost", False)
+    assert not proxy_adds_key("0.0.0.0", False) and not proxy_adds_key("192.168.1.20", False)
+    assert proxy_adds_key("0.0.0.0", True)
+
+
+@pytest.mark.parametrize(
+    ("argv", "adds", "said"),
+    [
+        ([], True, None),
+        (["--host", "0.0.0.0", "--allow-remote-control"], False, "proxy route adds no key"),
+        (
+            ["--host", "0.0.0.0", "--allow-remote-control", "--proxy-adds-key"],
+            True,
+            "proxy route ADDS A KEY",
+        ),
+    ],
+)
+def test_serve_decides_and_says_whether_the_proxy_route_adds_a_key(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    adds: bool,
+    said: str | None,
+) -> None:
+    monkeypatch.delenv("MOCKSERVER_CONTROL_TOKEN", raising=False)
+    monkeypatch.setenv("PROXY_TEST_KEYS", "the-only-key")
+    code, called = _serve(monkeypatch, "--keys-env", "PROXY_TEST_KEYS", *argv)
+    assert code == 0
+    out = capsys.readouterr().out
+    assert (said in out) if said else ("proxy route" not in out)
+    with TestClient(called["app"]) as client:
+        keyless = client.post(
+            "/api/fal/proxy",
+            json={"prompt": "x"},
+            headers={"x-fal-target-url": f"https://queue.fal.run/{DEV}"},
+        )
+    assert keyless.status_code == (200 if adds else 401), keyless.text
+    assert "the-only-key" not in out + keyless.text
 
 
 def test_record_refuses_a_network_bind_unless_told(

@@ -82,3 +82,29 @@ def test_bad_proxy_requests(client: TestClient) -> None:
         PROXY, json={"prompt": "x"}, headers=_via("https://queue.fal.run/acme/none")
     )
     assert unknown.status_code == 404 and "detail" in unknown.json()
+
+
+def test_a_proxy_that_may_not_add_a_key_passes_keyless_requests_on_as_they_are(
+    make_mock: MockFactory,
+) -> None:
+    # What `serve --host 0.0.0.0` (without --proxy-adds-key) runs: nobody gets the key's rights.
+    mock = make_mock(instant=True, keys=frozenset({"server-side-key"}), proxy_adds_key=False)
+    with TestClient(create_app(mock)) as client:
+        keyless = client.post(
+            PROXY, json={"prompt": "x"}, headers=_via(f"https://queue.fal.run/{DEV}")
+        )
+        assert keyless.status_code == 401 and keyless.json()["detail"]
+        token = client.post(
+            PROXY, json={"allowed_apps": ["flux-1"]}, headers=_via("https://rest.fal.ai/tokens/")
+        )
+        assert token.status_code == 401
+        keyed = client.post(
+            PROXY,
+            json={"prompt": "x"},
+            headers={
+                **_via(f"https://queue.fal.run/{DEV}"),
+                "Authorization": "Key server-side-key",
+            },
+        )
+        assert keyed.status_code == 200  # a key the app sends itself still works
+    assert "server-side-key" not in keyless.text + token.text
