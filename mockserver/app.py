@@ -19,9 +19,11 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mockserver import control, openapi, proxy, realtime, storage, stream
 from mockserver.endpoints import (
@@ -49,6 +51,7 @@ from mockserver.http import (
 from mockserver.mock import FalMock, MockConfig, RecordedRequest
 from mockserver.queue import Job, State
 from mockserver.redact import key_fingerprints, redact_headers, redact_query
+from mockserver.store import StoreError
 
 RUN_PREFIX = "/_run/"
 #: What the request log says of a request whose client left mid-body (nginx's code).
@@ -101,15 +104,47 @@ def create_app(mock: FalMock | None = None, config: MockConfig | None = None) ->
     ]
     app = Starlette(
         routes=routes,
+        # A replica first catches up with the others: it answers as one process would.
+        middleware=[Middleware(_CatchUp, mock=mock)] if mock.store.shared else [],
         exception_handlers={
             HTTPException: _http_exception,
             ClientDisconnect: _client_gone,
+            StoreError: _store_down,
             Exception: _server_error,
         },
         lifespan=_lifespan,
     )
     app.state.mock = mock
     return app
+
+
+class _CatchUp:
+    """Before each request, apply what the other replicas changed since the last
+    one; a store that cannot be reached is a 503, not a traceback."""
+
+    def __init__(self, app: ASGIApp, mock: FalMock) -> None:
+        self.app = app
+        self.mock = mock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            try:
+                self.mock.refresh()
+            except StoreError as error:
+                _log.warning("%s", error)
+                if scope["type"] == "http":
+                    await json_response(503, {"detail": _STORE_DOWN})(scope, receive, send)
+                    return
+                raise
+        await self.app(scope, receive, send)
+
+
+_STORE_DOWN = "The mock's shared store is unavailable; try again later"
+
+
+async def _store_down(request: Request, exc: Exception) -> Response:
+    _log.warning("%s", exc)
+    return json_response(503, {"detail": _STORE_DOWN}, {"Retry-After": "1"})
 
 
 @contextlib.asynccontextmanager
@@ -410,7 +445,11 @@ async def _status_events(
             next_log = _next_log_at(job, logs_sent) if with_logs else math.inf
             due = min(mock.engine.next_event_at(job.app_id), next_log)
             wait = min(wait, max(due - now, 0.0) + _CLOCK_SLACK_SECONDS)
+        if mock.store.shared:
+            # Other replicas' submits, cancels and clock steps wake nobody here.
+            wait = min(wait, stream.REPLICA_RECHECK_SECONDS)
         woke = await mock.engine.changed.wait(max(wait, 0.0))
+        mock.refresh()
         if not woke:
             idle += wait
             if idle >= keepalive:

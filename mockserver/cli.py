@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
@@ -25,6 +27,7 @@ from mockserver.mock import FalMock, MockConfig
 from mockserver.profiles import PROFILES, get_profile
 from mockserver.queue import Retention
 from mockserver.recording import command as record_command
+from mockserver.store import MemoryStore, Store, StoreError
 from mockserver.webhooks import DEFAULT_ALLOW, WebhookConfig
 
 EPILOG = """\
@@ -152,6 +155,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--instant", action="store_true", help="zero queue and run time")
     serve.add_argument(
+        "--store",
+        metavar="URL",
+        help="keep the queue in Redis (redis://HOST:PORT/DB), shared by every replica started"
+        " with the same URL; default: in this process's memory",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        default=1,
+        help="serve with N processes (needs --store: they share the queue there)",
+    )
+    serve.add_argument(
         "--clock",
         choices=["real", "manual"],
         default="real",
@@ -270,6 +286,13 @@ def config_from_args(args: argparse.Namespace) -> MockConfig:
             raise ValueError(f"--keys-env {args.keys_env}: the variable is unset or empty")
     if args.runners < 1:
         raise ValueError("--runners must be at least 1")
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    if args.workers > 1 and not args.store:
+        raise ValueError(
+            f"--workers {args.workers} starts processes that share nothing in memory: each"
+            " would answer 404 for the others' jobs; add --store redis://HOST:PORT/DB"
+        )
     if bool(args.ssl_certfile) != bool(args.ssl_keyfile):
         raise ValueError("--ssl-certfile and --ssl-keyfile go together")
     for name in ("queue_seconds", "run_seconds", "result_ttl", "large_result_ttl"):
@@ -336,8 +359,9 @@ def _serve(args: argparse.Namespace, console: Console, errors: Console) -> int:
     from mockserver.app import create_app
 
     config = config_from_args(args)
-    clock: Clock = ManualClock() if args.clock == "manual" else RealClock()
-    mock = FalMock(config, clock=clock)
+    store = _store_from_args(args, config)
+    clock: Clock = store.clock or (ManualClock() if args.clock == "manual" else RealClock())
+    mock = FalMock(config, clock=clock, store=store)
     for directory in args.contracts:
         if not contract_files(directory):
             warning(errors, "serve", f"{directory} holds no contract files (*.yaml, *.json)")
@@ -360,6 +384,7 @@ def _serve(args: argparse.Namespace, console: Console, errors: Console) -> int:
                 f" on {base} ({profile.name} profile: {_profile_reason(args)};"
                 f" 'Authorization: {profile.auth_scheme} <key>')\n"
                 f"  {_models_text(args, len(mock.catalog))} · {args.clock} clock"
+                f"{_replicas_text(args)}"
                 f" · control API {base}/_mock/ · OpenAPI {base}/openapi.json\n"
                 f"  {config.control.describe()}{_proxy_text(args, config)}",
             )
@@ -370,16 +395,58 @@ def _serve(args: argparse.Namespace, console: Console, errors: Console) -> int:
     # process: keep it out of the garbage collector's full scans.
     gc.collect()
     gc.freeze()
+    if args.workers > 1:
+        # Each worker process builds its own replica from the same arguments.
+        os.environ[_WORKER_ARGV] = json.dumps(args.argv)
+        store.close()
     serving.run(
-        app,
+        f"{__name__}:worker_app" if args.workers > 1 else app,
         sock,
         announce=announce,
+        workers=args.workers,
         log_level=args.log_level,
         access_log=args.access_log,
         ssl_certfile=args.ssl_certfile,
         ssl_keyfile=args.ssl_keyfile,
     )
     return 0
+
+
+_WORKER_ARGV = "MOCKSERVER_SERVE_ARGV"
+
+
+def _replicas_text(args: argparse.Namespace) -> str:
+    """` · queue in redis://host:port/0 · 3 workers` (password never shown)."""
+    if not args.store:
+        return ""
+    from mockserver.redis_store import redact_store_url
+
+    workers = f" · {args.workers} workers" if args.workers > 1 else ""
+    return f" · queue in {redact_store_url(args.store)}{workers}"
+
+
+def _store_from_args(args: argparse.Namespace, config: MockConfig) -> Store:
+    """The store `--store` names (`StoreError` when it cannot be used)."""
+    if not args.store:
+        return MemoryStore()
+    from mockserver.redis_store import RedisStore
+
+    return RedisStore(
+        args.store,
+        manual_clock=args.clock == "manual",
+        request_log_size=config.request_log_size,
+    )
+
+
+def worker_app() -> Any:
+    """The app of one `serve --workers N` process: a replica built from the same
+    arguments as its parent (uvicorn calls this in each worker)."""
+    from mockserver.app import create_app
+
+    args = build_parser().parse_args(json.loads(os.environ[_WORKER_ARGV]))
+    config = config_from_args(args)
+    store = _store_from_args(args, config)
+    return create_app(FalMock(config, clock=store.clock, store=store))
 
 
 def _validate(directories: Sequence[Path], console: Console) -> int:
@@ -420,6 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mockserver` command; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     # soft_wrap: never break a file path in two when the output is not a terminal
     console = Console(soft_wrap=True)
     errors = Console(stderr=True, soft_wrap=True)
@@ -438,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.contracts_command == "validate":
             return _validate(args.directories, console)
         return contracts_command.run(args, console, errors)
-    except serving.CannotListen as exc:
+    except (serving.CannotListen, StoreError) as exc:
         error(errors, _command_name(args), str(exc))
         return 1
     except (ContractError, ScenarioError, ValueError) as exc:

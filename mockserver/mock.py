@@ -8,12 +8,14 @@ process, tests call the same methods directly.
 
 from __future__ import annotations
 
+import base64
 import copy
+import hashlib
 import json
 import random
-import secrets
 import sys
 import threading
+import uuid
 import warnings
 from collections import deque
 from collections.abc import Mapping
@@ -45,8 +47,9 @@ from mockserver.outputs import media_objects
 from mockserver.profiles import OFFICIAL, Profile
 from mockserver.queue import Job, Priority, QueueEngine, Retention, State
 from mockserver.redact import Redactor, fingerprint, redact_headers, redact_url
+from mockserver.store import MemoryStore, Store
 from mockserver.tokens import TokenIssuer
-from mockserver.uploads import UploadStore
+from mockserver.uploads import UploadStore, new_name
 from mockserver.webhooks import WebhookConfig, WebhookDispatcher, is_webhook_url, webhook_body
 
 #: What `mockserver serve` uses when a contract sets no timing: a person polling
@@ -195,9 +198,16 @@ class FalMock:
         *,
         clock: Clock | None = None,
         catalog: Catalog | None = None,
+        store: Store | None = None,
     ) -> None:
         self.config = config or MockConfig()
-        self.clock: Clock = clock or RealClock()
+        #: Where every change of state goes (see `mockserver.store`): this
+        #: process alone by default; a shared store makes this mock one replica.
+        self.store: Store = store or MemoryStore()
+        self.clock: Clock = clock or self.store.clock or RealClock()
+        # Media file names are derived from the job id with this key, so every
+        # replica that builds a job's result names its files alike.
+        self._media_key = self.store.secret
         # Loaded once per process for the same (unchanged) contract files.
         self.catalog = catalog or cached_catalog(
             *self.config.contracts, builtin=self.config.builtin_contracts
@@ -208,11 +218,15 @@ class FalMock:
         self._media: dict[str, MediaFile] = {}
         self._generic: dict[str, Model] = {}  # unknown endpoints answered generically
         self.outcomes = OutcomePlan()
-        self.faults = FaultPlan()
+        self.faults = _SharedFaults(self.store) if self.store.shared else FaultPlan()
         self.markers = MarkerWatch()
         #: Every key clients sent (the latest `_LEARNT_KEYS`), masked in control answers.
         self.redactor = Redactor(limit=_LEARNT_KEYS)
-        self.uploads = UploadStore(self.clock, ttl=self.config.retention.seconds)
+        self.uploads = (
+            _SharedUploads(self.store, self.clock, ttl=self.config.retention.seconds)
+            if self.store.shared
+            else UploadStore(self.clock, ttl=self.config.retention.seconds)
+        )
         self.tokens = TokenIssuer(self.clock)
         self._log: deque[RecordedRequest] = deque(maxlen=self.config.request_log_size)
         # Encoded status answers of finished jobs: a finished job's status never
@@ -231,8 +245,12 @@ class FalMock:
         )
         self._awaiting_webhooks = 0  # jobs with a webhook that have not ended yet
         self.webhooks = WebhookDispatcher(
-            self.clock, self.config.webhooks, before=self._sync_for_webhooks
+            self.clock,
+            self.config.webhooks,
+            before=self._sync_for_webhooks,
+            claim=self.store.claim,
         )
+        self.store.bind(self._apply)
 
     def __repr__(self) -> str:
         return (
@@ -304,9 +322,49 @@ class FalMock:
         priority = _priority(fal_headers.get("x-fal-queue-priority"))
         timeout = _timeout(fal_headers.get("x-fal-request-timeout"))
         data = model.with_defaults(payload)
+        seed = data["seed"] if isinstance(data.get("seed"), int) else random_seed(self._rng)
+        # A shared store needs the id before the job exists (every replica
+        # creates it under the same one); alone, the engine draws it.
+        request_id = str(uuid.uuid4()) if self.store.shared else None
+        job, position = self.store.commit(
+            "submit",
+            (
+                model.endpoint_id,
+                tenant,
+                payload,
+                data,
+                base_url,
+                fal_headers,
+                webhook,
+                sync,
+                priority,
+                timeout,
+                seed,
+                request_id,
+            ),
+        )
+        return job, position
+
+    def _enqueue(
+        self,
+        endpoint_id: str,
+        tenant: str,
+        payload: Any,
+        data: dict[str, Any],
+        base_url: str,
+        fal_headers: dict[str, str],
+        webhook: str | None,
+        sync: bool,
+        priority: Priority,
+        timeout: float | None,
+        seed: int,
+        request_id: str | None,
+    ) -> tuple[Job, int]:
+        """Queue a validated request (the "submit" operation, in the store's order:
+        the scripted outcome it takes depends on the submits before it)."""
+        model = self.model_for(endpoint_id)
         outcome = self.outcomes.take(model.endpoint_id)
         queue_s, run_s = self._durations(model, outcome)
-        seed = data["seed"] if isinstance(data.get("seed"), int) else random_seed(self._rng)
         # fal.run (sync) answers directly: there is no webhook to call.
         extras = _JobExtras(
             sys.intern(base_url),
@@ -328,6 +386,7 @@ class FalMock:
                 timeout=timeout,
                 payload=data,
                 on_created=lambda job: self._created(job, extras),
+                request_id=request_id,
             )
         self.markers.observe(payload, job.id, tenant)
         return job, position
@@ -359,7 +418,7 @@ class FalMock:
         body: dict[str, Any] = {"status": job.state.value, "request_id": job.id}
         body.update(self.urls(job, base_url))
         if job.state is State.IN_QUEUE:
-            body["queue_position"] = self.engine.queue_position(job)
+            body["queue_position"] = self.queue_position(job)
         body["logs"] = (
             [
                 {
@@ -438,10 +497,19 @@ class FalMock:
         assert isinstance(job.result, bytes)
         return 200, job.result
 
+    def queue_position(self, job: Job) -> int:
+        """Jobs ahead of a queued `job`; never more than any replica reported."""
+        before = job.best_position
+        position = self.engine.queue_position(job)
+        # Only a low-priority job's position can grow (later normal jobs pass
+        # it); replicas learn the best one reported so that none reports more.
+        if position < before and job.priority == "low" and self.store.shared:
+            self.store.commit("position", (job.id, position))
+        return position
+
     def cancel(self, job: Job) -> tuple[int, dict[str, Any]]:
         """(HTTP status, body) of a cancel request."""
-        self.markers.cancelled(job.id)  # a two-sided load counts cancels that arrive
-        if self.engine.cancel(job):
+        if self.store.commit("cancel", (job.id,)):
             return 202, {"status": "CANCELLATION_REQUESTED"}
         return 400, {"status": "ALREADY_COMPLETED", "detail": "Request already completed"}
 
@@ -463,6 +531,9 @@ class FalMock:
 
     def reset(self) -> None:
         """Forget jobs, media, uploads, recorded requests, outcomes and faults."""
+        self.store.commit("reset", ())
+
+    def _reset(self) -> None:
         with self._lock:
             self.engine.reset()
             self.uploads.clear()
@@ -487,9 +558,16 @@ class FalMock:
             raise NotManualClock(
                 "the clock is real: start the mock with a manual clock to advance it"
             )
-        now = self.clock.advance(seconds)
+        now: float = self.store.commit("advance", (seconds,))
         self.webhooks.deliver_due()
         return now
+
+    def set_time(self, timestamp: float) -> None:
+        """Move a manual clock to `timestamp` (not earlier than now); like `advance`."""
+        if not isinstance(self.clock, ManualClock):
+            raise NotManualClock("the clock is real: start the mock with a manual clock to set it")
+        self.store.commit("clock_set", (timestamp,))
+        self.webhooks.deliver_due()
 
     def set_outcome(self, endpoint_id: str, outcome: Outcome) -> None:
         """Every later request to `endpoint_id` ("*": any) ends with `outcome`.
@@ -498,13 +576,13 @@ class FalMock:
         endpoint's output schema now: `InvalidOutput` says what does not fit.
         """
         self.check_output(endpoint_id, outcome)
-        self.outcomes.always(endpoint_id, outcome)
+        self.store.commit("outcome_always", (endpoint_id, outcome))
 
     def next_outcome(self, endpoint_id: str, outcome: Outcome, times: int = 1) -> None:
         """The next `times` requests to `endpoint_id` ("*": any) end with `outcome`
         (checked like `set_outcome`'s; `times` is kept as a counter)."""
         self.check_output(endpoint_id, outcome)
-        self.outcomes.next(endpoint_id, outcome, times)
+        self.store.commit("outcome_next", (endpoint_id, outcome, times))
 
     def next_output(
         self,
@@ -545,11 +623,61 @@ class FalMock:
     @property
     def requests(self) -> list[RecordedRequest]:
         """The requests received so far (oldest first, secrets removed)."""
+        if self.store.shared:
+            return self.store.recorded()
         return list(self._log)
 
     def record(self, entry: RecordedRequest) -> None:
         """Append to the request log (bounded: the oldest entries drop out)."""
-        self._log.append(entry)
+        if self.store.shared:
+            # Not an operation: nothing else depends on it, and every replica
+            # applying every poll of every other would cost them all.
+            self.store.record(entry)
+        else:
+            self._log.append(entry)
+
+    def refresh(self) -> None:
+        """Catch up with what other replicas changed (nothing to do alone).
+
+        The HTTP app does this before every request; Python callers of a
+        replica's reading methods do it when they want the others' news."""
+        self.store.refresh()
+
+    def _apply(self, kind: str, args: tuple[Any, ...]) -> Any:
+        """Apply one operation of the store (see `mockserver.store`)."""
+        if kind == "submit":
+            return self._enqueue(*args)
+        if kind == "cancel":
+            self.markers.cancelled(args[0])  # a two-sided load counts cancels that arrive
+            job = self.engine.find(args[0])
+            return job is not None and self.engine.cancel(job)
+        if kind == "position":
+            job = self.engine.find(args[0])
+            if job is not None:
+                job.best_position = min(job.best_position, args[1])
+            return None
+        if kind == "reset":
+            return self._reset()
+        if kind == "advance":
+            assert isinstance(self.clock, ManualClock)
+            return self.clock.advance(args[0])
+        if kind == "clock_set":
+            assert isinstance(self.clock, ManualClock)
+            return self.clock.set(args[0])
+        if kind == "outcome_always":
+            return self.outcomes.always(*args)
+        if kind == "outcome_next":
+            return self.outcomes.next(*args)
+        if kind == "fault_add":
+            return FaultPlan.add(self.faults, *args)
+        if kind == "fault_take":
+            return FaultPlan.take(self.faults, *args)
+        if kind == "fault_clear":
+            return FaultPlan.clear(self.faults)
+        if kind == "upload":
+            data, content_type, file_name, name = args
+            return UploadStore.store(self.uploads, data, content_type, file_name, name=name)
+        raise ValueError(f"unknown operation {kind!r}")
 
     def job_summary(self, job: Job) -> dict[str, Any]:
         """A JSON description of a job for the control API."""
@@ -610,7 +738,7 @@ class FalMock:
 
     def _register(self, job: Job, spec: MediaSpec, base_url: str) -> str:
         """Serve `spec` as one of `job`'s files (built on first download); its URL."""
-        token = secrets.token_urlsafe(15)
+        token = self._media_token(job)
         self._media[token] = spec
         job.media.append(token)
         bucket = _BUCKETS[spec.seed % len(_BUCKETS)]
@@ -627,7 +755,7 @@ class FalMock:
             stored = files.get(item["url"])
             if stored is None:
                 continue  # a URL that was not recorded stays as it was
-            token = secrets.token_urlsafe(15)
+            token = self._media_token(job)
             content_type = str(item.get("content_type") or "application/octet-stream")
             self._media[token] = RecordedFile(str(stored), content_type)
             job.media.append(token)
@@ -635,6 +763,14 @@ class FalMock:
             item["url"] = f"{extras.base_url.rstrip('/')}/files/recorded/{token}{suffix}"
         job.result = compact_json(output)
         return len(job.result)
+
+    def _media_token(self, job: Job) -> str:
+        """The name of `job`'s next media file: unguessable without the store's
+        key, and the same in every replica that builds the job's result."""
+        digest = hashlib.blake2b(
+            f"{job.id}/{len(job.media)}".encode(), key=self._media_key, digest_size=15
+        ).digest()
+        return base64.urlsafe_b64encode(digest).decode()
 
     def _created(self, job: Job, extras: _JobExtras) -> None:
         self._extras[job.id] = extras
@@ -645,6 +781,8 @@ class FalMock:
         # The engine replays time lazily: a job ends (and its webhook is queued)
         # only when something syncs it. The delivery worker asks 20 times a
         # second, so sync only while a job with a webhook is still running.
+        # A replica first learns what the others did (its jobs may end there).
+        self.store.refresh()
         if self._awaiting_webhooks:
             self.engine.sync()
 
@@ -728,6 +866,48 @@ def _timeout(value: str | None) -> float | None:
             "float_parsing",
         )
     return seconds
+
+
+class _SharedFaults(FaultPlan):
+    """A replica's fault plan: adding, using up and clearing go through the store,
+    so a fault planned on one replica is used once, by whichever gets the request."""
+
+    def __init__(self, store: Store) -> None:
+        super().__init__()
+        self._store = store
+
+    def add(self, fault: Fault) -> Fault:
+        """Plan `fault` on every replica."""
+        self._store.commit("fault_add", (fault,))
+        return fault
+
+    def take(self, action: str, endpoint: str | None) -> Fault | None:
+        """The first fault matching this request, used up on every replica."""
+        if not self.pending():  # the hot path: no fault, no round trip
+            return None
+        taken: Fault | None = self._store.commit("fault_take", (action, endpoint))
+        return taken
+
+    def clear(self) -> None:
+        """Forget every planned fault, on every replica."""
+        self._store.commit("fault_clear", ())
+
+
+class _SharedUploads(UploadStore):
+    """A replica's uploads: each file is stored by every replica, under one name."""
+
+    def __init__(self, store: Store, clock: Clock, *, ttl: float) -> None:
+        super().__init__(clock, ttl=ttl)
+        self._store = store
+
+    def store(
+        self, data: bytes, content_type: str, file_name: str | None, *, name: str | None = None
+    ) -> str:
+        """Keep an upload on every replica; returns its name under /files/."""
+        if name is None:
+            name = new_name(content_type, file_name)
+        stored: str = self._store.commit("upload", (data, content_type, file_name, name))
+        return stored
 
 
 class _JobMedia:

@@ -262,6 +262,12 @@ class QueueEngine:
             self.changed.notify()
         return job
 
+    def find(self, request_id: str) -> Job | None:
+        """The job with this id, whoever's it is, until it is purged."""
+        with self._lock:
+            self.sync()
+            return self._jobs.get(request_id)
+
     def queue_position(self, job: Job) -> int:
         """Jobs ahead of `job` in its app's queue; never larger than reported before."""
         with self._lock:
@@ -316,12 +322,13 @@ class QueueEngine:
         timeout: float | None = None,
         payload: Any = None,
         on_created: Callable[[Job], None] | None = None,
+        request_id: str | None = None,
     ) -> tuple[Job, int]:
         """Queue a new job; returns it with its position at submit time.
 
         `on_created(job)` runs before the job can start, so that whatever
         `on_complete` needs is in place even when a zero-length run completes
-        within this call.
+        within this call. `request_id` is the job's id (default: a new one).
         """
         with self._lock:
             self.sync()
@@ -329,7 +336,7 @@ class QueueEngine:
                 raise QueueFull
             now = self.clock.now()
             job = Job(
-                id=str(uuid.uuid4()),
+                id=request_id or str(uuid.uuid4()),
                 tenant=tenant,
                 endpoint_id=endpoint_id,
                 app_id=app_id,

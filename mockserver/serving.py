@@ -46,6 +46,9 @@ def bind(host: str, port: int) -> socket.socket:
 TLS_EVENT_LOOP = "asyncio"
 
 
+_WORKER_START_SECONDS = 60
+
+
 def _interrupt(signum: int, frame: Any) -> NoReturn:
     raise KeyboardInterrupt
 
@@ -61,15 +64,43 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def run(app: Any, sock: socket.socket, *, announce: Callable[[], None], **config: Any) -> None:
+def run(
+    app: Any,
+    sock: socket.socket,
+    *,
+    announce: Callable[[], None],
+    workers: int = 1,
+    **config: Any,
+) -> None:
     """Serve `app` on the bound `sock` until Ctrl-C or SIGTERM; `announce` runs once
-    the server is about to accept (the socket is already bound)."""
+    the server is about to accept (the socket is already bound).
+
+    With `workers` > 1, `app` is the import string of a factory ("module:function")
+    each worker process calls to build its own app; they share `sock`."""
     import uvicorn
 
     from mockserver.redact import uvicorn_log_config
 
     if config.get("ssl_certfile"):
         config.setdefault("loop", TLS_EVENT_LOOP)
+    if workers > 1:
+        from uvicorn.supervisors import Multiprocess
+
+        settings = uvicorn.Config(
+            app,
+            factory=True,
+            workers=workers,
+            log_config=uvicorn_log_config(),
+            # A worker loads the catalog before it answers health checks: on a
+            # busy machine that takes longer than uvicorn's 5 s default.
+            timeout_worker_healthcheck=_WORKER_START_SECONDS,
+            **config,
+        )
+        announce()
+        # The supervisor handles SIGINT/SIGTERM itself: it stops every worker.
+        Multiprocess(settings, sockets=[sock]).run()
+        sock.close()
+        return
     # Access-log lines go through the redaction policy (`?fal_webhook=...token=`).
     server = uvicorn.Server(uvicorn.Config(app, log_config=uvicorn_log_config(), **config))
     announce()

@@ -112,8 +112,16 @@ async def _tick(mock: FalMock, due: float, app_id: str) -> float:
         due = min(due, mock.engine.next_event_at(app_id))
         remaining = max(due - mock.clock.now(), 0.0) + _CLOCK_SLACK_SECONDS
         wait = min(mock.config.stream_keepalive, remaining)
+    if mock.store.shared:
+        # Other replicas' submits, cancels and clock steps wake nobody here.
+        wait = min(wait, REPLICA_RECHECK_SECONDS)
     woke = await mock.engine.changed.wait(wait)
+    mock.refresh()
     return 0.0 if woke else wait
+
+
+#: How often a stream served by a replica looks for the other replicas' news.
+REPLICA_RECHECK_SECONDS = 0.05
 
 
 def _event(data: bytes) -> bytes:

@@ -126,7 +126,7 @@ class UploadStore:
         if len(data) > self._max_bytes:
             raise UploadTooLarge(f"{len(data)} bytes is more than the {self._max_bytes} allowed")
         extension = _extension(content_type, file_name)
-        name = name or secrets.token_urlsafe(15) + extension
+        name = name or new_name(content_type, file_name)
         stored = StoredFile(
             data=data,
             content_type=content_type or "application/octet-stream",
@@ -244,6 +244,11 @@ class UploadStore:
 
 
 _SECRET = secrets.token_bytes(32)  # per process: tokens never outlive it
+
+
+def new_name(content_type: str, file_name: str | None) -> str:
+    """A fresh, unguessable name for an upload (``<id>.<ext>``)."""
+    return secrets.token_urlsafe(15) + _extension(content_type, file_name)
 
 
 def _sign(tenant: str, nonce: str) -> str:

@@ -258,12 +258,16 @@ class WebhookDispatcher:
         signer: WebhookSigner | None = None,
         before: Callable[[], None] | None = None,
         wall_clock: Callable[[], float] = time.time,
+        claim: Callable[[str], bool] | None = None,
     ) -> None:
         self.clock = clock
         self.config = config or WebhookConfig()
         self._signer = signer  # made on first use: a key pair per mock costs a test
         self._signer_lock = threading.Lock()
         self._before = before or (lambda: None)
+        # Replicas all schedule every webhook; the one that claims an attempt
+        # sends it, so each is delivered once.
+        self._claim = claim or (lambda name: True)
         # Signature timestamps are wall-clock time even on a manual clock: the
         # receiver checks freshness against its own (real) clock.
         self._wall_clock = wall_clock
@@ -334,7 +338,9 @@ class WebhookDispatcher:
         with self._lock:
             due: list[_Pending] = []
             while self._pending and self._pending[0].due <= now:
-                due.append(heapq.heappop(self._pending))
+                item = heapq.heappop(self._pending)
+                if self._claim(f"{item.request_id}/{item.attempt}"):
+                    due.append(item)
             return due, self._generation
 
     def _submit(self, due: list[_Pending], generation: int) -> list[Future[Attempt]]:
