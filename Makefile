@@ -8,7 +8,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 ARGS   ?=
 
-.PHONY: serve test test-fast test-deep lint format bench catalog dist clean
+.PHONY: serve test test-fast test-deep lint format bench catalog dist clean redis-server
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "fal-queue-harness needs Python 3.11 or newer (set PYTHON=...)")'
@@ -29,15 +29,31 @@ lint: $(STAMP)
 # and the servers it shares, on one worker.
 PYTEST_WORKERS ?= 2
 
-test: lint
+test: lint redis-server
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
 
+# The replica tests (tests/replicas) start a real redis-server of their own on a
+# free loopback port. Installed from the Debian package when missing (CI runs as
+# root); the package's own service is stopped again: the tests never use it.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" -ne 0 ]; then \
+	    echo "redis-server is missing: install it (sudo apt-get install redis-server)" >&2; exit 1; \
+	  fi; \
+	  echo "installing redis-server (the replica tests run one)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  { ls /var/lib/apt/lists/*_Packages >/dev/null 2>&1 \
+	    && apt-get install -y -qq --no-install-recommends redis-server >/dev/null; } \
+	  || { apt-get update -qq && apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }; \
+	  if [ -d /run/systemd/system ]; then systemctl disable --now redis-server >/dev/null 2>&1 || true; fi; \
+	}
+
 # The in-process suites only (no server, CLI or pip processes): for the edit-test loop.
-test-fast: $(STAMP)
+test-fast: $(STAMP) redis-server
 	$(BIN)/python -m pytest -m "not e2e"
 
 # Far more Hypothesis examples and longer state-machine programs (minutes, not seconds).
-test-deep: $(STAMP)
+test-deep: $(STAMP) redis-server
 	HYPOTHESIS_PROFILE=deep STATEFUL_STEPS=60 $(BIN)/python -m pytest tests/property tests/unit -p no:cacheprovider
 
 format: $(STAMP)

@@ -50,7 +50,13 @@ from mockserver.redact import Redactor, fingerprint, redact_headers, redact_url
 from mockserver.store import MemoryStore, Store
 from mockserver.tokens import TokenIssuer
 from mockserver.uploads import UploadStore, new_name
-from mockserver.webhooks import WebhookConfig, WebhookDispatcher, is_webhook_url, webhook_body
+from mockserver.webhooks import (
+    WebhookConfig,
+    WebhookDispatcher,
+    WebhookSigner,
+    is_webhook_url,
+    webhook_body,
+)
 
 #: What `mockserver serve` uses when a contract sets no timing: a person polling
 #: with curl sees each phase.
@@ -247,6 +253,8 @@ class FalMock:
         self.webhooks = WebhookDispatcher(
             self.clock,
             self.config.webhooks,
+            # Replicas sign with one key: any of them serves the JWKS that verifies.
+            signer=_shared_signer(self._media_key) if self.store.shared else None,
             before=self._sync_for_webhooks,
             claim=self.store.claim,
         )
@@ -868,6 +876,14 @@ def _timeout(value: str | None) -> float | None:
     return seconds
 
 
+def _shared_signer(key: bytes) -> WebhookSigner:
+    """The webhook key pair every replica derives from the store's shared key."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    seed = hashlib.blake2b(b"webhook signing key", key=key, digest_size=32).digest()
+    return WebhookSigner(Ed25519PrivateKey.from_private_bytes(seed))
+
+
 class _SharedFaults(FaultPlan):
     """A replica's fault plan: adding, using up and clearing go through the store,
     so a fault planned on one replica is used once, by whichever gets the request."""
@@ -897,7 +913,7 @@ class _SharedUploads(UploadStore):
     """A replica's uploads: each file is stored by every replica, under one name."""
 
     def __init__(self, store: Store, clock: Clock, *, ttl: float) -> None:
-        super().__init__(clock, ttl=ttl)
+        super().__init__(clock, ttl=ttl, secret=store.secret)
         self._store = store
 
     def store(

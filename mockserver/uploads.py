@@ -86,8 +86,11 @@ class UploadStore:
         max_files: int = 1000,
         max_bytes: int = 256 * 1024 * 1024,
         session_ttl: float = 3600.0,
+        secret: bytes | None = None,
     ) -> None:
         self._clock = clock
+        # Tokens are signed with it: replicas share one so each accepts the others'.
+        self._secret = secret or _SECRET
         self._ttl = ttl
         self._max_files = max_files
         self._max_bytes = max_bytes
@@ -105,7 +108,7 @@ class UploadStore:
         the process (each test of the pytest plugin gets a fresh one).
         """
         nonce = secrets.token_urlsafe(9)
-        token = f"{tenant}.{nonce}.{_sign(tenant, nonce)}"
+        token = f"{tenant}.{nonce}.{_sign(self._secret, tenant, nonce)}"
         # Clients compare expires_at with their wall clock, not the mock's.
         expires_at = iso_timestamp(time.time() + 3600)
         return {"token": token, "token_type": "Bearer", "expires_at": expires_at}
@@ -115,7 +118,9 @@ class UploadStore:
         scheme, _, token = (authorization or "").strip().partition(" ")
         tenant, _, rest = token.strip().partition(".")
         nonce, _, signature = rest.partition(".")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(signature, _sign(tenant, nonce)):
+        if scheme.lower() != "bearer" or not hmac.compare_digest(
+            signature, _sign(self._secret, tenant, nonce)
+        ):
             return None
         return tenant
 
@@ -251,8 +256,8 @@ def new_name(content_type: str, file_name: str | None) -> str:
     return secrets.token_urlsafe(15) + _extension(content_type, file_name)
 
 
-def _sign(tenant: str, nonce: str) -> str:
-    return hmac.new(_SECRET, f"{tenant}.{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
+def _sign(secret: bytes, tenant: str, nonce: str) -> str:
+    return hmac.new(secret, f"{tenant}.{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def _extension(content_type: str, file_name: str | None) -> str:
