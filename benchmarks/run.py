@@ -10,6 +10,8 @@ Three measurements, all on this machine, in one run:
    Both share the machine's two cores with the load generator, so absolute
    numbers are low; the ratio is the point.
 3. Memory: tracemalloc's view of 100k completed jobs held by the mock.
+4. Where cost grows with the work (`benchmarks/scale.py`): 1,000 idle status
+   streams, 100k jobs expiring at once, 100 webhooks behind a stalled receiver.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bare, plugin
+from benchmarks import bare, plugin, scale
+from benchmarks.load import http_run, request, start, stop
 from mockserver import FalMock, ManualClock, MockConfig, create_app
 from tests.e2e.server import free_port
 
@@ -121,60 +124,6 @@ def in_process(seconds: float) -> dict[str, float]:
 # -- over HTTP ------------------------------------------------------------------
 
 
-def _request(method: str, path: str, body: bytes) -> bytes:
-    lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Authorization: {AUTH.decode()}"]
-    if body:
-        lines += ["Content-Type: application/json", f"Content-Length: {len(body)}"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-async def _http_rate(port: int, raw: bytes, seconds: float, connections: int = 16) -> float:
-    count = 0
-    deadline = time.perf_counter() + seconds
-
-    async def worker() -> None:
-        nonlocal count
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
-            while time.perf_counter() < deadline:
-                writer.write(raw)
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head.split(b" ", 2)[1])
-                assert status in (200, 202), head
-                length = next(
-                    int(line.split(b":", 1)[1])
-                    for line in head.split(b"\r\n")
-                    if line.lower().startswith(b"content-length:")
-                )
-                await reader.readexactly(length)
-                count += 1
-        finally:
-            writer.close()
-
-    start = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(connections)))
-    return count / (time.perf_counter() - start)
-
-
-def _start(
-    command: list[str], port: int, process: subprocess.Popen[bytes] | None = None
-) -> subprocess.Popen[bytes]:
-    if process is None:
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        try:
-            asyncio.run(_http_rate(port, _request("GET", "/", b""), 0.0, 1))
-        except (ConnectionError, OSError):
-            time.sleep(0.05)
-            continue
-        except (AssertionError, StopIteration):
-            pass  # something answered
-        return process
-    process.kill()
-    raise RuntimeError(f"{command} did not start")
-
-
 def _wait_completed(client: Any, status_url: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -184,7 +133,7 @@ def _wait_completed(client: Any, status_url: str) -> None:
     raise RuntimeError(f"{status_url} did not complete")
 
 
-def over_http(seconds: float, depth: int) -> dict[str, float]:
+def over_http(seconds: float, depth: int, connections: int = 64) -> dict[str, float]:
     """Requests per second of each app behind uvicorn on 127.0.0.1.
 
     The mock runs with `serve`'s default flags (real clock, contract timings,
@@ -202,7 +151,7 @@ def over_http(seconds: float, depth: int) -> dict[str, float]:
     deep_cmd = [*mock_cmd[:4], "--port", str(deep_port), "--clock", "manual"]
     bare_cmd = [py, "-m", "uvicorn", "benchmarks.bare:app", "--port", str(bare_port)]
     bare_cmd += ["--log-level", "warning", "--no-access-log"]
-    processes = [_start(mock_cmd, mock_port), _start(deep_cmd, deep_port)]
+    processes = [start(mock_cmd, mock_port), start(deep_cmd, deep_port)]
     headers = {"Authorization": AUTH.decode()}
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{mock_port}", headers=headers) as client:
@@ -223,7 +172,7 @@ def over_http(seconds: float, depth: int) -> dict[str, float]:
             bare_cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env
         )
         processes.append(bare_process)
-        _start([], bare_port, bare_process)
+        start([], bare_port, bare_process)
         with httpx.Client(base_url=f"http://127.0.0.1:{deep_port}", headers=headers) as deep:
             queued = [
                 deep.post("/fal-ai/flux-1/dev", json={"prompt": "x"}).json()
@@ -232,9 +181,9 @@ def over_http(seconds: float, depth: int) -> dict[str, float]:
         head, last = queued[1], queued[-1]  # [0] holds the only runner
 
         def get(url: str) -> bytes:
-            return _request("GET", str(httpx.URL(url).raw_path.decode()), b"")
+            return request("GET", str(httpx.URL(url).raw_path.decode()), b"")
 
-        submit_raw = _request("POST", "/fal-ai/flux-1/dev", SUBMIT_BODY)
+        submit_raw = request("POST", "/fal-ai/flux-1/dev", SUBMIT_BODY)
         cases = {
             "mock status": (mock_port, get(done["status_url"])),
             "bare status": (bare_port, get(done["status_url"])),
@@ -250,16 +199,21 @@ def over_http(seconds: float, depth: int) -> dict[str, float]:
         # Rounds interleave the apps so that a noisy moment hurts both; the
         # median of the rounds is reported.
         samples: dict[str, list[float]] = {name: [] for name in cases}
+        latencies: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(ROUNDS):
             for name, (port, raw) in cases.items():
-                samples[name].append(asyncio.run(_http_rate(port, raw, seconds / ROUNDS)))
+                rate, seen = asyncio.run(http_run(port, raw, seconds / ROUNDS, connections))
+                samples[name].append(rate)
+                latencies[name] += seen
         rates = {name: statistics.median(values) for name, values in samples.items()}
+        for name, seen in latencies.items():
+            rates[f"{name} p50"] = scale.quantile(seen, 0.5)
+            rates[f"{name} p99"] = scale.quantile(seen, 0.99)
         rates["media bytes"] = len(media)
+        rates["connections"] = connections
         return rates
     finally:
-        for process in processes:
-            process.terminate()
-            process.wait(timeout=10)
+        stop(processes)
 
 
 # -- memory ----------------------------------------------------------------------
@@ -314,9 +268,12 @@ def report(
         )
 
     def ratio(name: str, mock: str, bare: str, goal: str) -> str:
+        p50, p99 = http[f"{mock} p50"], http[f"{mock} p99"]
         return (
             f"| {name} | {http[mock]:,.0f} | {http[bare]:,.0f} "
-            f"| **{http[mock] / http[bare]:.2f}** | {goal} |"
+            f"| **{http[mock] / http[bare]:.2f}** | {goal} "
+            f"| {p50 * 1000:.1f} / {p99 * 1000:.1f} ms ({p99 / p50:.1f}x) "
+            f"| {http[f'{bare} p50'] * 1000:.1f} / {http[f'{bare} p99'] * 1000:.1f} ms |"
         )
 
     head, last = http["mock status queue head"], http["mock status queue last"]
@@ -332,12 +289,14 @@ def report(
             "",
             "## Over HTTP, `mockserver serve` with its default flags",
             "",
-            "Each app served by uvicorn on 127.0.0.1, loaded by 16 keep-alive",
-            "connections from this process; rounds interleave the mock and bare",
-            "Starlette serving the same bytes, so a noisy moment hurts both.",
+            f"Each app served by uvicorn on 127.0.0.1, loaded by {http['connections']:.0f}"
+            " keep-alive connections from this process; rounds interleave the mock and bare",
+            "Starlette serving the same bytes, so a noisy moment hurts both. Latency p50 / p99",
+            "(p99 over p50: the goal is at most 5x) from every request of the rounds.",
             "",
-            "| endpoint | mock | bare Starlette | mock/bare | goal |",
-            "|---|---:|---:|---:|---:|",
+            "| endpoint | mock | bare Starlette | mock/bare | goal "
+            "| mock p50 / p99 | bare p50 / p99 |",
+            "|---|---:|---:|---:|---:|---:|---:|",
             ratio("status of a finished job", "mock status", "bare status", ">= 0.85"),
             ratio(
                 "status of an in-flight job (queue head, manual clock so it stays there)",
@@ -391,28 +350,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--note", default="", help="a line about this run (e.g. machine load)")
     parser.add_argument("--depth", type=int, default=10_000, help="queued jobs ahead of the last")
     parser.add_argument(
+        "--connections", type=int, default=64, help="keep-alive connections over HTTP"
+    )
+    parser.add_argument("--streams", type=int, default=1000, help="idle streams held open")
+    parser.add_argument("--expiring", type=int, default=100_000, help="jobs expiring at once")
+    parser.add_argument(
         "--only",
-        choices=["server", "plugin"],
-        help="run one part and keep the other part's results in --out",
+        choices=["server", "scale", "plugin"],
+        help="run one part and keep the other parts' results in --out",
     )
     parser.add_argument("--rounds", type=int, default=3, help="plugin: interleaved runs of each")
     args = parser.parse_args(argv)
     previous = args.out.read_text() if args.out.exists() else ""
     server_text, _, plugin_text = previous.partition(_PLUGIN_HEADING)
     plugin_text = _PLUGIN_HEADING + plugin_text if plugin_text else ""
-    if args.only != "plugin":
+    server_text, _, scale_text = server_text.partition(scale.SCALE_HEADING)
+    scale_text = scale.SCALE_HEADING + scale_text if scale_text else ""
+    if args.only in (None, "server"):
         print("in process...", flush=True)
         inproc = in_process(args.seconds)
         print("over HTTP...", flush=True)
-        http = over_http(args.seconds, args.depth)
+        http = over_http(args.seconds, args.depth, args.connections)
         http["depth"] = args.depth
         print("memory...", flush=True)
         mem = memory(args.jobs)
         server_text = report(inproc, http, mem, args.seconds, args.note)
-    if args.only != "server":
+    if args.only in (None, "scale"):
+        print("where cost grows with the work...", flush=True)
+        measured = scale.measure(args.seconds, ROUNDS, args.streams, args.expiring)
+        scale_text = scale.report(measured, args.note)
+    if args.only in (None, "plugin"):
         print("the pytest plugin (fresh pytest processes)...", flush=True)
         plugin_text = plugin.report(plugin.measure(args.rounds))
-    text = server_text.rstrip("\n") + "\n\n" + plugin_text
+    parts = [server_text, scale_text, plugin_text]
+    text = "\n\n".join(part.strip("\n") for part in parts if part.strip()) + "\n"
     args.out.write_text(text)
     print(text)
     return 0

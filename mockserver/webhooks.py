@@ -277,6 +277,7 @@ class WebhookDispatcher:
         self._attempts: deque[Attempt] = deque(maxlen=self.config.history)
         self._transport: httpx.BaseTransport | None = None
         self._senders: ThreadPoolExecutor | None = None  # started on first network delivery
+        self._network: httpx.Client | None = None  # shared by the senders (see `_client`)
         self._generation = 0  # bumped by `reset`: an answer arriving later reschedules nothing
 
     @property
@@ -329,8 +330,11 @@ class WebhookDispatcher:
         flight end with their receivers (at most `timeout` seconds)."""
         with self._lock:
             senders, self._senders = self._senders, None
+            network, self._network = self._network, None
         if senders is not None:
             senders.shutdown(wait=False, cancel_futures=True)
+        if network is not None and senders is None:
+            network.close()  # else a sender may still be using it: its GC closes it
 
     def _take_due(self) -> tuple[list[_Pending], int]:
         self._before()
@@ -414,8 +418,19 @@ class WebhookDispatcher:
             # A routed transport outlives this delivery: a client's close would close it.
             client = httpx.Client(transport=transport, timeout=self.config.timeout)
             return client.post(url, content=body, headers=headers).status_code
-        with httpx.Client(timeout=self.config.timeout) as network:
-            return network.post(url, content=body, headers=headers).status_code
+        return self._client().post(url, content=body, headers=headers).status_code
+
+    def _client(self) -> httpx.Client:
+        # One client for every network delivery (httpx clients are thread-safe):
+        # a new one per delivery built an SSL context each time, tens of
+        # milliseconds of CPU that made a burst of webhooks queue behind it.
+        with self._lock:
+            if self._network is None:
+                self._network = httpx.Client(
+                    timeout=self.config.timeout,
+                    limits=httpx.Limits(max_connections=self.config.concurrency),
+                )
+            return self._network
 
     # -- for tests ------------------------------------------------------------------
 

@@ -370,6 +370,13 @@ def test_the_delivery_worker_leaves_the_queue_alone_without_webhooks(
 # -- concurrent delivery: a stalled receiver holds one sender ----------------------------
 
 
+class _Server(ThreadingHTTPServer):
+    # The default backlog (5) drops connections that a burst of concurrent
+    # deliveries opens at once, and their retried SYNs arrive seconds later.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 class _StallingReceiver:
     """A receiver on loopback: POST /stall blocks until `release` is set (then
     answers `stall_status`), POST /ok answers 200 at once; both record their
@@ -399,7 +406,7 @@ class _StallingReceiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the test's output stays clean
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
 
     def wait_for(self, path: str, count: int) -> bool:

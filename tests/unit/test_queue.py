@@ -6,7 +6,7 @@ import pytest
 
 from mockserver.clock import ManualClock
 from mockserver.outcomes import LogLine, Outcome
-from mockserver.queue import Job, Priority, QueueEngine, QueueFull, Retention, State
+from mockserver.queue import PURGE_BATCH, Job, Priority, QueueEngine, QueueFull, Retention, State
 
 
 def _submit(
@@ -245,14 +245,14 @@ def test_a_mass_expiry_is_purged_in_bounded_batches_and_hidden_at_once(
     engine = QueueEngine(
         clock, runners=3000, retention=Retention(seconds=60), on_purge=lambda j: purged.append(j.id)
     )
-    jobs = [_submit(engine, run=0.0)[0] for _ in range(2500)]
+    jobs = [_submit(engine, run=0.0)[0] for _ in range(PURGE_BATCH * 5 // 2)]
     clock.advance(61)  # every job expires at the same instant
     # one bounded batch was dropped; the rest waits for later requests...
-    assert len(purged) == 1000 and len(engine) == 1500
+    assert len(purged) == PURGE_BATCH and len(engine) == len(jobs) - PURGE_BATCH
     # ...but none is visible any more
     assert engine.get(jobs[-1].id) is None and engine.jobs() == []
     while len(engine):
         before = len(engine)
         engine.sync()
-        assert before - len(engine) <= 1000  # never the whole backlog in one pass
+        assert before - len(engine) <= PURGE_BATCH  # never the whole backlog in one pass
     assert sorted(purged) == sorted(j.id for j in jobs)
