@@ -22,6 +22,7 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
+from starlette.applications import Starlette
 
 from mockserver.app import create_app
 from mockserver.clock import ManualClock
@@ -353,7 +354,7 @@ class InProcessFal(Controls):
         self.options = options
         self.key = options.key
         self.mock = options.build()
-        self._transport = SyncAppTransport(create_app(self.mock), shared=True)
+        self._transport: SyncAppTransport | None = None  # into a borrowed app, once started
         # (base URL without a trailing slash, its path prefix) of each intermediary
         self._intermediaries = [
             (base.rstrip("/"), urlsplit(base).path.rstrip("/"))
@@ -367,6 +368,15 @@ class InProcessFal(Controls):
     def base_url(self) -> str:
         """Where requests go: the intermediary's base, or fal's queue."""
         return self._intermediaries[0][0] if self._intermediaries else FAL_QUEUE_URL
+
+    @property
+    def app(self) -> Starlette:
+        """The ASGI app answering this mock's requests (while it is started;
+        one of the process's `AppPool`, serving this mock only until `stop`)."""
+        if self._transport is None:
+            raise RuntimeError("the fal mock is not started: it has no app")
+        app: Starlette = self._transport.app  # type: ignore[assignment]
+        return app
 
     def _handle(self, request: httpx.Request) -> httpx.Response | None:
         """The mock's answer for an intercepted request (None: not ours, let it pass)."""
@@ -392,26 +402,66 @@ class InProcessFal(Controls):
     def _forward(
         self, request: httpx.Request, url: httpx.URL, *, host: str | None = None
     ) -> httpx.Response:
-        headers = request.headers
-        if host is not None:
-            headers = headers.copy()
-            headers["Host"] = host
-        forwarded = httpx.Request(request.method, url, headers=headers, content=request.read())
-        response = self._transport.handle_request(forwarded)
-        return httpx.Response(
-            response.status_code, headers=response.headers, content=response.content
-        )
+        if self._transport is None:  # only reachable by calling a stopped mock's handler
+            raise RuntimeError("this fal mock is stopped")
+        return self._transport.forward(request, url=url, host=host)
 
     def start(self) -> InProcessFal:
         """Begin intercepting."""
+        if self._transport is None:
+            self._transport = SyncAppTransport(APPS.lend(self.mock), shared=True)
         INTERCEPTOR.activate(self._handle)
         return self
 
     def stop(self) -> None:
-        """Stop intercepting and release what the mock holds."""
+        """Stop intercepting and release what the mock holds (its app goes back
+        to the pool)."""
         INTERCEPTOR.deactivate(self._handle)
-        self._transport.close()
+        if self._transport is not None:
+            self._transport.close()
+            APPS.give_back(self._transport.app)
+            self._transport = None
         self.webhooks.route_to(None)
+
+
+class AppPool:
+    """The in-process mocks' Starlette apps, built once per process.
+
+    Building an app (some thirty routes, each path pattern compiled) costs
+    more than most tests that use it, and an app keeps no state but the mock
+    it serves (``app.state.mock``; every handler finds its mock there). So an
+    `InProcessFal` borrows a free app and points it at its own fresh mock;
+    `stop` gives it back, pointing at nothing. Mocks alive at the same time
+    (one started inside another's test) each borrow their own app.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._free: list[Starlette] = []
+        self.built = 0  # apps built so far (what a test of the pool looks at)
+
+    def lend(self, mock: FalMock) -> Starlette:
+        """A free app (built if none is), serving `mock` until given back."""
+        with self._lock:
+            app = self._free.pop() if self._free else None
+            if app is None:
+                self.built += 1
+        if app is None:
+            return create_app(mock)
+        app.state.mock = mock
+        return app
+
+    def give_back(self, app: Any) -> None:
+        """Return a lent app; it serves no mock until lent again."""
+        # Unhooked, so nothing the last test left keeps its mock alive.
+        app.state.mock = None
+        with self._lock:
+            if app not in self._free:
+                self._free.append(app)
+
+
+#: The process's pool (pytest-xdist workers are processes: one pool each).
+APPS = AppPool()
 
 
 class AppServer:

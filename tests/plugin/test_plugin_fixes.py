@@ -166,6 +166,69 @@ def test_two(fal_mock):
     pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
 
 
+def test_the_app_is_built_once_per_process_and_nothing_leaks_through_it(
+    pytester: pytest.Pytester,
+) -> None:
+    # The second test borrows the app the first one used: it must see a mock
+    # as new as if the app were new too (jobs, requests, faults, timing, clock).
+    pytester.makepyfile(
+        test_shared="""
+import fal_client
+import httpx
+from mockserver.testing import APPS
+
+seen = {}
+
+def test_one(fal_mock):
+    handle = fal_client.submit("fal-ai/flux-1/dev", arguments={"prompt": "x"})
+    seen.update(id=handle.request_id, app=fal_mock.app, built=APPS.built,
+                start=fal_mock.mock.clock.now(), mock=fal_mock.mock)
+    fal_mock.set_timing(queue_seconds=5)
+    fal_mock.add_fault(status_code=503, action="status")
+    fal_mock.next_outcome("fal-ai/flux-1/dev", "model_error")
+    fal_mock.advance(60)
+
+def test_two(fal_mock):
+    assert fal_mock.app is seen["app"] and APPS.built == seen["built"]
+    assert fal_mock.app.state.mock is fal_mock.mock is not seen["mock"]
+    assert fal_mock.mock.clock.now() == seen["start"]
+    assert fal_mock.requests == [] and fal_mock.mock.faults.pending() == []
+    old = f"https://queue.fal.run/fal-ai/flux-1/requests/{seen['id']}/status"
+    assert httpx.get(old, headers=fal_mock.headers).status_code == 404
+    # instant timing and a success again: no advance, no error
+    assert fal_client.subscribe("fal-ai/flux-1/dev", arguments={"prompt": "x"})["images"]
+"""
+    )
+    pytester.runpytest("-p", "no:randomly").assert_outcomes(passed=2)
+
+
+def test_mocks_alive_at_once_each_have_their_own_app(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_nested="""
+import fal_client
+from mockserver.testing import InProcessFal, MockOptions
+
+def test_nested(fal_mock):
+    inner = InProcessFal(MockOptions()).start()
+    try:
+        assert inner.app is not fal_mock.app
+        fal_client.submit("fal-ai/flux-1/dev", arguments={"prompt": "x"})
+        assert len(inner.requests) == 1  # the latest started answers
+    finally:
+        inner.stop()
+    fal_client.submit("fal-ai/flux-1/dev", arguments={"prompt": "x"})
+    assert len(fal_mock.requests) == 1 and len(inner.mock.requests) == 1
+
+def test_a_stopped_mock_leaves_its_app_serving_nothing():
+    fal = InProcessFal(MockOptions()).start()
+    app = fal.app
+    fal.stop()
+    assert app.state.mock is None  # nothing of the test stays reachable through the pool
+"""
+    )
+    pytester.runpytest().assert_outcomes(passed=2)
+
+
 HEAVY = ("starlette", "PIL", "jsonschema", "fastjsonschema", "yaml", "cryptography", "uvicorn")
 
 
