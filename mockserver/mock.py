@@ -44,8 +44,9 @@ from mockserver.markers import MarkerWatch
 from mockserver.media import MediaFile, MediaSpec, RecordedFile, media_size, render
 from mockserver.outcomes import Outcome, OutcomePlan
 from mockserver.outputs import media_objects
+from mockserver.priority import PRIORITIES, PRIORITY_HEADER, Priority, parse_priority
 from mockserver.profiles import OFFICIAL, Profile
-from mockserver.queue import Job, Priority, QueueEngine, Retention, State
+from mockserver.queue import Job, QueueEngine, Retention, State
 from mockserver.redact import Redactor, fingerprint, redact_headers, redact_url
 from mockserver.store import MemoryStore, Store
 from mockserver.tokens import TokenIssuer
@@ -851,13 +852,14 @@ def _maybe_iso(value: float | None) -> str | None:
 
 
 def _priority(value: str | None) -> Priority:
-    if value is None or value.strip().lower() == "normal":
-        return "normal"
-    if value.strip().lower() == "low":
-        return "low"
-    raise InvalidInput.one(
-        ["header", "x-fal-queue-priority"], "Input should be 'normal' or 'low'", "enum"
-    )
+    priority = parse_priority(value)
+    if priority is None:
+        raise InvalidInput.one(
+            ["header", PRIORITY_HEADER.lower()],
+            f"Input should be {' or '.join(repr(p) for p in PRIORITIES)}",
+            "enum",
+        )
+    return priority
 
 
 def _timeout(value: str | None) -> float | None:

@@ -18,14 +18,15 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from mockserver.clock import Clock
 from mockserver.errors import MockError
 from mockserver.notify import Notifier
 from mockserver.outcomes import LogLine, Outcome
+from mockserver.priority import Priority
 
-Priority = Literal["normal", "low"]
+__all__ = ["Job", "Priority", "QueueEngine", "QueueFull", "Retention", "State"]
 #: Expired jobs dropped per `sync` at most: a request that lands on a mass
 #: expiry waits for one batch, not the whole backlog (1,000 took up to 22 ms on
 #: the shared 2-core machine, past the 20 ms goal; see benchmarks/RESULTS.md).

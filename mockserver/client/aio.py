@@ -14,10 +14,10 @@ import httpx
 import httpx_sse
 
 from mockserver.client import protocol
-from mockserver.client.errors import FalError, FalProtocolError, FalTimeoutError, FalTransportError
-from mockserver.client.protocol import ClientSettings, SubscribeMode, check_mode
-from mockserver.client.sync import Progress, _event_json, _reason, _safe
+from mockserver.client.errors import FalError, FalProtocolError
+from mockserver.client.protocol import ClientSettings, Progress, SubscribeMode, check_mode
 from mockserver.client.types import Completed, QueueHandle, Status
+from mockserver.priority import Priority
 
 
 class AsyncFalClient:
@@ -61,14 +61,17 @@ class AsyncFalClient:
         arguments: dict[str, Any],
         *,
         webhook_url: str | None = None,
-        priority: str | None = None,
+        priority: Priority | None = None,
         headers: dict[str, str] | None = None,
     ) -> QueueHandle:
-        """Queue a request; returns its handle (URLs already on the base URL)."""
-        params = {"fal_webhook": webhook_url} if webhook_url else None
-        extra = dict(headers or {})
-        if priority:
-            extra["X-Fal-Queue-Priority"] = priority
+        """Queue a request; returns its handle (URLs already on the base URL).
+
+        `priority` is fal's ``X-Fal-Queue-Priority`` ("normal" or "low"; another
+        value is a ValueError before anything is sent).
+        """
+        params, extra = protocol.submit_request(
+            endpoint_id, webhook_url=webhook_url, priority=priority, headers=headers
+        )
         url = protocol.submit_url(self.settings.base_url, endpoint_id)
         response = await self._send(
             "POST",
@@ -109,7 +112,7 @@ class AsyncFalClient:
                 protocol.raise_for_error(source.response, handle.request_id)
                 async for event in source.aiter_sse():
                     status = protocol.status_from_json(
-                        _event_json(event, source.response), source.response
+                        protocol.event_data(event.data, source.response), source.response
                     )
                     yield status
                     if isinstance(status, Completed):
@@ -117,9 +120,7 @@ class AsyncFalClient:
         except httpx_sse.SSEError as exc:
             raise FalProtocolError(f"status stream of {handle.request_id}: {exc}") from None
         except httpx.RequestError as exc:
-            raise FalTransportError(
-                f"status stream of {handle.request_id}: {_reason(exc)}"
-            ) from None
+            raise protocol.transport_error(f"status stream of {handle.request_id}", exc) from None
         raise FalProtocolError(f"status stream of {handle.request_id} closed before COMPLETED")
 
     async def result(self, handle: QueueHandle) -> dict[str, Any]:
@@ -142,12 +143,16 @@ class AsyncFalClient:
         mode: SubscribeMode = "polling",
         poll_interval: float = 0.1,
         timeout: float | None = None,
-        **submit_options: Any,
+        webhook_url: str | None = None,
+        priority: Priority | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Submit, follow (polling or streaming) until done, return the output."""
         check_mode(mode)
-        handle = await self.submit(endpoint_id, arguments, **submit_options)
-        deadline = None if timeout is None else self._monotonic() + timeout
+        handle = await self.submit(
+            endpoint_id, arguments, webhook_url=webhook_url, priority=priority, headers=headers
+        )
+        deadline = protocol.Deadline(timeout, self._monotonic)
         updates = (
             self.stream_status(handle, with_logs=with_logs)
             if mode == "streaming"
@@ -159,12 +164,9 @@ class AsyncFalClient:
                     on_update(status)
                 if isinstance(status, Completed):
                     break
-                if deadline is not None and self._monotonic() >= deadline:
+                if deadline.passed():
                     await self._cancel_quietly(handle)
-                    raise FalTimeoutError(
-                        f"request {handle.request_id} not done within {timeout} s; cancelled",
-                        request_id=handle.request_id,
-                    )
+                    raise deadline.error(handle)
         finally:
             await updates.aclose()
         return await self.result(handle)
@@ -173,18 +175,14 @@ class AsyncFalClient:
         self, result: dict[str, Any], directory: str | Path, *, progress: Progress | None = None
     ) -> list[Path]:
         """Download every media file of a result into `directory` (without the key)."""
-        target = Path(directory)
-        target.mkdir(parents=True, exist_ok=True)
-        taken: set[str] = set()
         saved = []
-        for url, suggested in protocol.media_files(result):
-            path = target / protocol.file_name_for(url, suggested, taken)
+        for url, path in protocol.downloads(result, Path(directory)):
             try:
                 async with self._http.stream("GET", url) as response:
                     if response.status_code >= 400:
                         await response.aread()
                     protocol.raise_for_error(response)
-                    total = int(response.headers.get("content-length", 0)) or None
+                    total = protocol.content_length(response)
                     done = 0
                     with path.open("wb") as file:
                         async for chunk in response.aiter_bytes():
@@ -193,7 +191,9 @@ class AsyncFalClient:
                             if progress is not None:
                                 progress(path.name, done, total)
             except httpx.RequestError as exc:
-                raise FalTransportError(f"download of {url}: {_reason(exc)}") from None
+                raise protocol.transport_error(
+                    f"download of {protocol.without_query(url)}", exc
+                ) from None
             saved.append(path)
         return saved
 
@@ -218,7 +218,7 @@ class AsyncFalClient:
         except httpx_sse.SSEError as exc:
             raise FalProtocolError(f"stream of {endpoint_id}: {exc}") from None
         except httpx.RequestError as exc:
-            raise FalTransportError(f"stream of {endpoint_id}: {_reason(exc)}") from None
+            raise protocol.transport_error(f"stream of {endpoint_id}", exc) from None
 
     async def upload(self, data: bytes, content_type: str, file_name: str = "upload.bin") -> str:
         """Store `data` in fal's storage (signed URL; in parts when large); returns its URL."""
@@ -251,7 +251,7 @@ class AsyncFalClient:
         try:
             return await self._http.request(method, url, **kwargs)
         except httpx.RequestError as exc:
-            raise FalTransportError(f"{method} {_safe(url)}: {_reason(exc)}") from None
+            raise protocol.transport_error(f"{method} {protocol.without_query(url)}", exc) from None
 
     async def _poll(
         self, handle: QueueHandle, with_logs: bool, interval: float
@@ -278,23 +278,19 @@ class AsyncFalClient:
         idempotent: bool = True,
     ) -> httpx.Response:
         all_headers = {**self.settings.auth_headers(), **(headers or {})}
-        attempt = 0
+        retries = protocol.Retries(self.settings, self._rng, idempotent=idempotent)
         while True:
             try:
                 response = await self._http.request(
                     method, url, json=json, params=params, headers=all_headers
                 )
             except httpx.RequestError as exc:
-                if attempt >= self.settings.max_retries or not protocol.should_retry_transport(
-                    exc, idempotent
-                ):
-                    raise FalTransportError(f"{method} {_safe(url)}: {_reason(exc)}") from None
-                delay = protocol.retry_delay(attempt, self.settings, self._rng)
+                delay = retries.after_error(exc)
+                if delay is None:
+                    what = f"{method} {protocol.without_query(url)}"
+                    raise protocol.transport_error(what, exc) from None
             else:
-                if attempt >= self.settings.max_retries or not protocol.should_retry_status(
-                    response, idempotent
-                ):
+                delay = retries.after_response(response)
+                if delay is None:
                     return response
-                delay = protocol.retry_delay(attempt, self.settings, self._rng, response)
             await self._sleep(delay)
-            attempt += 1

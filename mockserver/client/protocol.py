@@ -1,16 +1,18 @@
-"""The client's protocol logic, without I/O: URLs, parsing, retry decisions.
+"""The client's protocol logic, without I/O: URLs, parsing, retry decisions,
+deadlines, download names.
 
-Both the sync and the async client call these, so they behave identically.
+Both the sync and the async client call these, so they behave identically and
+differ only in how they wait and do I/O (the httpx pattern).
 """
 
 from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
-from typing import Any, Literal
+from pathlib import Path, PurePosixPath
+from typing import Any, Literal, get_args
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -19,16 +21,21 @@ from mockserver.client.errors import (
     FalError,
     FalHTTPError,
     FalProtocolError,
+    FalTimeoutError,
+    FalTransportError,
     FalValidationError,
 )
 from mockserver.client.types import Completed, InProgress, Queued, QueueHandle, Status
 from mockserver.endpoints import Action, EndpointId, InvalidEndpointId, request_path, rewrite_url
 from mockserver.outputs import media_objects
+from mockserver.priority import PRIORITIES, PRIORITY_HEADER, Priority
 
 AuthScheme = Literal["Key", "Bearer"]
 #: How `subscribe` follows a request: polling its status, or its SSE status stream.
 SubscribeMode = Literal["polling", "streaming"]
-SUBSCRIBE_MODES: tuple[SubscribeMode, ...] = ("polling", "streaming")
+SUBSCRIBE_MODES: tuple[SubscribeMode, ...] = get_args(SubscribeMode)
+#: A download's progress: (file name, bytes so far, total bytes or None).
+Progress = Callable[[str, int, int | None], None]
 
 
 def check_mode(mode: str) -> None:
@@ -36,6 +43,24 @@ def check_mode(mode: str) -> None:
     a typo must not silently fall back to polling)."""
     if mode not in SUBSCRIBE_MODES:
         raise ValueError(f"mode must be one of {', '.join(SUBSCRIBE_MODES)}; got {mode!r}")
+
+
+def submit_request(
+    endpoint_id: str,
+    *,
+    webhook_url: str | None,
+    priority: Priority | None,
+    headers: dict[str, str] | None,
+) -> tuple[dict[str, str] | None, dict[str, str]]:
+    """(query, headers) of a submit; ValueError for an unknown priority (before
+    anything is sent: the server would refuse it, a typo is the caller's bug)."""
+    endpoint(endpoint_id)
+    if priority is not None and priority not in PRIORITIES:
+        raise ValueError(f"priority must be one of {', '.join(PRIORITIES)}; got {priority!r}")
+    extra = dict(headers or {})
+    if priority:
+        extra[PRIORITY_HEADER] = priority
+    return ({"fal_webhook": webhook_url} if webhook_url else None), extra
 
 
 RETRY_STATUSES = frozenset({429, 502, 503, 504})
@@ -311,6 +336,85 @@ def parse_cancel(response: httpx.Response, request_id: str) -> str:
     body = json_body(response)
     status = body.get("status") if isinstance(body, dict) else None
     return status if isinstance(status, str) else "CANCELLATION_REQUESTED"
+
+
+class Retries:
+    """The retry decisions of one call: after each try, how long to wait before
+    the next one, or None to stop (answer the response, or raise)."""
+
+    def __init__(self, settings: ClientSettings, rng: random.Random, *, idempotent: bool) -> None:
+        self._settings = settings
+        self._rng = rng
+        self._idempotent = idempotent
+        self._attempt = 0
+
+    def after_response(self, response: httpx.Response) -> float | None:
+        """The wait before trying again after `response` (None: it is the answer)."""
+        if self._attempt >= self._settings.max_retries or not should_retry_status(
+            response, self._idempotent
+        ):
+            return None
+        return self._next(response)
+
+    def after_error(self, exc: httpx.RequestError) -> float | None:
+        """The wait before trying again after a transport error (None: give up)."""
+        if self._attempt >= self._settings.max_retries or not should_retry_transport(
+            exc, self._idempotent
+        ):
+            return None
+        return self._next(None)
+
+    def _next(self, response: httpx.Response | None) -> float:
+        delay = retry_delay(self._attempt, self._settings, self._rng, response)
+        self._attempt += 1
+        return delay
+
+
+class Deadline:
+    """When `subscribe` gives up on a request (never, without a timeout)."""
+
+    def __init__(self, timeout: float | None, monotonic: Callable[[], float]) -> None:
+        self.timeout = timeout
+        self._monotonic = monotonic
+        self._at = None if timeout is None else monotonic() + timeout
+
+    def passed(self) -> bool:
+        """Has the time run out?"""
+        return self._at is not None and self._monotonic() >= self._at
+
+    def error(self, handle: QueueHandle) -> FalTimeoutError:
+        """What `subscribe` raises once it has cancelled the late request."""
+        return FalTimeoutError(
+            f"request {handle.request_id} not done within {self.timeout} s; cancelled",
+            request_id=handle.request_id,
+        )
+
+
+def transport_error(what: str, exc: Exception) -> FalTransportError:
+    """The client's error for a request that failed on the wire (`what`: which one)."""
+    reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return FalTransportError(f"{what}: {reason}")
+
+
+def without_query(url: str) -> str:
+    """`url` without its query, for error messages (signed URLs carry secrets there)."""
+    return url.split("?", 1)[0]
+
+
+def downloads(result: dict[str, Any], directory: Path) -> list[tuple[str, Path]]:
+    """(url, path) of each media file of `result`, under `directory` (created)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    taken: set[str] = set()
+    return [
+        (url, directory / file_name_for(url, suggested, taken))
+        for url, suggested in media_files(result)
+    ]
+
+
+def content_length(response: httpx.Response) -> int | None:
+    """The declared size of a download, for progress (None when unknown)."""
+    declared = response.headers.get("content-length", "")
+    return int(declared) or None if declared.isdigit() else None
 
 
 def retry_delay(

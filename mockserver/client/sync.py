@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import random
 import time
 from collections.abc import Callable, Generator
@@ -14,11 +13,12 @@ import httpx
 import httpx_sse
 
 from mockserver.client import protocol
-from mockserver.client.errors import FalError, FalProtocolError, FalTimeoutError, FalTransportError
-from mockserver.client.protocol import ClientSettings, SubscribeMode, check_mode
+from mockserver.client.errors import FalError, FalProtocolError
+from mockserver.client.protocol import ClientSettings, Progress, SubscribeMode, check_mode
 from mockserver.client.types import Completed, QueueHandle, Status
+from mockserver.priority import Priority
 
-Progress = Callable[[str, int, int | None], None]
+__all__ = ["FalClient", "Progress"]
 
 
 class FalClient:
@@ -65,14 +65,17 @@ class FalClient:
         arguments: dict[str, Any],
         *,
         webhook_url: str | None = None,
-        priority: str | None = None,
+        priority: Priority | None = None,
         headers: dict[str, str] | None = None,
     ) -> QueueHandle:
-        """Queue a request; returns its handle (URLs already on the base URL)."""
-        params = {"fal_webhook": webhook_url} if webhook_url else None
-        extra = dict(headers or {})
-        if priority:
-            extra["X-Fal-Queue-Priority"] = priority
+        """Queue a request; returns its handle (URLs already on the base URL).
+
+        `priority` is fal's ``X-Fal-Queue-Priority`` ("normal" or "low"; another
+        value is a ValueError before anything is sent).
+        """
+        params, extra = protocol.submit_request(
+            endpoint_id, webhook_url=webhook_url, priority=priority, headers=headers
+        )
         url = protocol.submit_url(self.settings.base_url, endpoint_id)
         response = self._send(
             "POST",
@@ -106,10 +109,12 @@ class FalClient:
                 params=params,
                 headers=self.settings.auth_headers(),
             ) as source:
+                if source.response.status_code >= 400:
+                    source.response.read()  # a streamed error's body is not read yet
                 protocol.raise_for_error(source.response, handle.request_id)
                 for event in source.iter_sse():
                     status = protocol.status_from_json(
-                        _event_json(event, source.response), source.response
+                        protocol.event_data(event.data, source.response), source.response
                     )
                     yield status
                     if isinstance(status, Completed):
@@ -117,9 +122,7 @@ class FalClient:
         except httpx_sse.SSEError as exc:
             raise FalProtocolError(f"status stream of {handle.request_id}: {exc}") from None
         except httpx.RequestError as exc:
-            raise FalTransportError(
-                f"status stream of {handle.request_id}: {_reason(exc)}"
-            ) from None
+            raise protocol.transport_error(f"status stream of {handle.request_id}", exc) from None
         raise FalProtocolError(f"status stream of {handle.request_id} closed before COMPLETED")
 
     def result(self, handle: QueueHandle) -> dict[str, Any]:
@@ -140,7 +143,9 @@ class FalClient:
         mode: SubscribeMode = "polling",
         poll_interval: float = 0.1,
         timeout: float | None = None,
-        **submit_options: Any,
+        webhook_url: str | None = None,
+        priority: Priority | None = None,
+        headers: dict[str, str] | None = None,
     ) -> dict[str, Any]:
         """Submit, follow (polling or streaming) until done, return the output.
 
@@ -148,8 +153,10 @@ class FalClient:
         `FalTimeoutError` raised.
         """
         check_mode(mode)
-        handle = self.submit(endpoint_id, arguments, **submit_options)
-        deadline = None if timeout is None else self._monotonic() + timeout
+        handle = self.submit(
+            endpoint_id, arguments, webhook_url=webhook_url, priority=priority, headers=headers
+        )
+        deadline = protocol.Deadline(timeout, self._monotonic)
         updates = (
             self.stream_status(handle, with_logs=with_logs)
             if mode == "streaming"
@@ -161,12 +168,9 @@ class FalClient:
                     on_update(status)
                 if isinstance(status, Completed):
                     break
-                if deadline is not None and self._monotonic() >= deadline:
+                if deadline.passed():
                     self._cancel_quietly(handle)
-                    raise FalTimeoutError(
-                        f"request {handle.request_id} not done within {timeout} s; cancelled",
-                        request_id=handle.request_id,
-                    )
+                    raise deadline.error(handle)
         finally:
             updates.close()  # ends an open stream at once
         return self.result(handle)
@@ -179,16 +183,14 @@ class FalClient:
         Media are fetched without the API key: they live on a public CDN, and a
         key must never travel to a host it was not meant for.
         """
-        target = Path(directory)
-        target.mkdir(parents=True, exist_ok=True)
-        taken: set[str] = set()
         saved = []
-        for url, suggested in protocol.media_files(result):
-            path = target / protocol.file_name_for(url, suggested, taken)
+        for url, path in protocol.downloads(result, Path(directory)):
             try:
                 with self._http.stream("GET", url) as response:
+                    if response.status_code >= 400:
+                        response.read()  # a streamed error's body is not read yet
                     protocol.raise_for_error(response)
-                    total = int(response.headers.get("content-length", 0)) or None
+                    total = protocol.content_length(response)
                     done = 0
                     with path.open("wb") as file:
                         for chunk in response.iter_bytes():
@@ -197,7 +199,9 @@ class FalClient:
                             if progress is not None:
                                 progress(path.name, done, total)
             except httpx.RequestError as exc:
-                raise FalTransportError(f"download of {url}: {_reason(exc)}") from None
+                raise protocol.transport_error(
+                    f"download of {protocol.without_query(url)}", exc
+                ) from None
             saved.append(path)
         return saved
 
@@ -228,7 +232,7 @@ class FalClient:
         except httpx_sse.SSEError as exc:
             raise FalProtocolError(f"stream of {endpoint_id}: {exc}") from None
         except httpx.RequestError as exc:
-            raise FalTransportError(f"stream of {endpoint_id}: {_reason(exc)}") from None
+            raise protocol.transport_error(f"stream of {endpoint_id}", exc) from None
 
     def upload(self, data: bytes, content_type: str, file_name: str = "upload.bin") -> str:
         """Store `data` in fal's storage (signed URL; in parts when large); returns its URL."""
@@ -260,7 +264,7 @@ class FalClient:
         try:
             return self._http.request(method, url, **kwargs)
         except httpx.RequestError as exc:
-            raise FalTransportError(f"{method} {_safe(url)}: {_reason(exc)}") from None
+            raise protocol.transport_error(f"{method} {protocol.without_query(url)}", exc) from None
 
     def _poll(
         self, handle: QueueHandle, with_logs: bool, interval: float
@@ -287,40 +291,19 @@ class FalClient:
         idempotent: bool = True,
     ) -> httpx.Response:
         all_headers = {**self.settings.auth_headers(), **(headers or {})}
-        attempt = 0
+        retries = protocol.Retries(self.settings, self._rng, idempotent=idempotent)
         while True:
             try:
                 response = self._http.request(
                     method, url, json=json, params=params, headers=all_headers
                 )
             except httpx.RequestError as exc:
-                if attempt >= self.settings.max_retries or not protocol.should_retry_transport(
-                    exc, idempotent
-                ):
-                    raise FalTransportError(f"{method} {_safe(url)}: {_reason(exc)}") from None
-                delay = protocol.retry_delay(attempt, self.settings, self._rng)
+                delay = retries.after_error(exc)
+                if delay is None:
+                    what = f"{method} {protocol.without_query(url)}"
+                    raise protocol.transport_error(what, exc) from None
             else:
-                if attempt >= self.settings.max_retries or not protocol.should_retry_status(
-                    response, idempotent
-                ):
+                delay = retries.after_response(response)
+                if delay is None:
                     return response
-                delay = protocol.retry_delay(attempt, self.settings, self._rng, response)
             self._sleep(delay)
-            attempt += 1
-
-
-def _event_json(event: httpx_sse.ServerSentEvent, response: httpx.Response) -> Any:
-    try:
-        return json.loads(event.data)
-    except json.JSONDecodeError:
-        raise FalProtocolError(
-            f"{protocol.describe(response)}: an SSE event's data is not JSON: {event.data[:120]!r}"
-        ) from None
-
-
-def _reason(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-
-
-def _safe(url: str) -> str:
-    return url.split("?", 1)[0]

@@ -64,6 +64,19 @@ def test_subscribe_refuses_an_unknown_mode_before_sending(fal: FalClient, mock: 
     assert mock.requests == []  # a typo never falls back to polling (or bills a submit)
 
 
+def test_an_unknown_priority_is_refused_before_sending(fal: FalClient, mock: FalMock) -> None:
+    with pytest.raises(ValueError, match="priority must be one of normal, low; got 'urgent'"):
+        fal.subscribe(DEV, {"prompt": "x"}, priority="urgent")  # type: ignore[arg-type]
+    assert mock.requests == []
+
+
+def test_subscribe_passes_its_submit_options_on(fal: FalClient, mock: FalMock) -> None:
+    fal.subscribe(DEV, {"prompt": "x"}, priority="low", headers={"X-Fal-Request-Timeout": "30"})
+    (submit,) = [r for r in mock.requests if r.action == "submit"]
+    assert submit.headers["x-fal-queue-priority"] == "low"
+    assert submit.headers["x-fal-request-timeout"] == "30"
+
+
 def test_subscribe_timeout_cancels_and_raises(fal: FalClient, mock: FalMock) -> None:
     mock.next_outcome(DEV, Outcome.slow(600))
     with pytest.raises(FalTimeoutError) as info:

@@ -66,6 +66,7 @@ from mockserver.client.protocol import AuthScheme
 from mockserver.endpoints import EndpointId, parse_request_path
 from mockserver.faults import FaultAction
 from mockserver.outputs import media_objects
+from mockserver.priority import Priority
 from mockserver.transport import AppTransport, SyncAppTransport
 from tests.property.promises import Promise, PromiseBroken, require
 
@@ -369,7 +370,7 @@ class QueueMachine(RuleBasedStateMachine):
         priority=st.sampled_from([None, "normal", "low"]),
         key=st.sampled_from(range(len(KEYS))),
     )
-    def submit(self, data: st.DataObject, priority: str | None, key: int) -> Tracked:
+    def submit(self, data: st.DataObject, priority: Priority | None, key: int) -> Tracked:
         endpoint = data.draw(st.sampled_from(self.endpoints), label="endpoint")
         model = CATALOG.get(endpoint)
         assert model is not None
