@@ -145,14 +145,11 @@ class QueueMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = ManualClock()
         config = MockConfig(
             profile=self.profile, runners=2, retention=Retention(TTL, TTL, 10 * 1024)
         )
-        self.mock = FalMock(config, clock=self.clock, catalog=CATALOG)
-        app = create_app(self.mock)
+        self.clock, self.mock, self.transport, async_transport = self.serve(config)
         scheme: AuthScheme = "Bearer" if self.profile.auth_scheme == "Bearer" else "Key"
-        self.transport = SyncAppTransport(app)
         self.clients = [
             FalClient(
                 ClientSettings(base_url=BASE, key=key, auth_scheme=scheme, max_retries=2),
@@ -167,7 +164,7 @@ class QueueMachine(RuleBasedStateMachine):
         self.loop = asyncio.new_event_loop()
         self.async_client = AsyncFalClient(
             ClientSettings(base_url=BASE, key=KEYS[0], auth_scheme=scheme, max_retries=2),
-            transport=AppTransport(app),
+            transport=async_transport,
             sleep=self._async_noop,
         )
         self.tracked: list[Tracked] = []
@@ -176,6 +173,16 @@ class QueueMachine(RuleBasedStateMachine):
         self.infra_failed: set[str] = set()
         self.seen_drops = 0
         self.scripted_failures = 0
+
+    def serve(
+        self, config: MockConfig
+    ) -> tuple[ManualClock, FalMock, httpx.BaseTransport, httpx.AsyncBaseTransport]:
+        """The mock under test on a manual clock: (clock, mock, transport, async
+        transport). A subclass serves it otherwise (tests/replicas: three replicas)."""
+        clock = ManualClock()
+        mock = FalMock(config, clock=clock, catalog=CATALOG)
+        app = create_app(mock)
+        return clock, mock, SyncAppTransport(app), AppTransport(app)
 
     @staticmethod
     async def _async_noop(seconds: float) -> None:
