@@ -17,6 +17,7 @@ came, and whatever needs a key answers 401.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from starlette.routing import BaseRoute, Route
@@ -31,6 +32,21 @@ PROXY_PATHS = ("/api/_fal/proxy", "/api/fal/proxy")
 _FAL_DOMAINS = ("fal.run", "fal.ai", "fal.media")
 _RUN_PREFIX = "/_run"
 DEFAULT_PROXY_KEY = "proxy-key"
+
+
+def _any_case(word: str) -> str:
+    return "".join(f"[{c.upper()}{c.lower()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+#: The ``x-fal-target-url`` values the route takes: an http(s) or wss URL on one of
+#: fal's hosts, printable ASCII (the OpenAPI document states this very pattern).
+TARGET_URL_PATTERN = (
+    "^(?:" + "|".join(_any_case(scheme) for scheme in ("https", "http", "wss")) + ")://"
+    r"(?:[A-Za-z0-9-]+\.)*(?:" + "|".join(_any_case(d) for d in _FAL_DOMAINS) + ")"
+    r"(?::[0-9]{1,5})?(?:[/?#][!-~]*)?(?![\s\S])"
+)
+TARGET_URL_MAX_LENGTH = 4096
+_TARGET_URL = re.compile(TARGET_URL_PATTERN)
 
 
 def routes() -> list[BaseRoute]:
@@ -55,9 +71,15 @@ class _ProxyEndpoint:
             answer = json_response(400, {"detail": "Missing the x-fal-target-url header"})
             await answer(scope, receive, send)
             return
-        parts = urlsplit(target.decode("latin-1"))
+        value = target.decode("latin-1")
+        parts = urlsplit(value)
         host = parts.hostname or ""
-        if parts.scheme not in ("https", "http", "wss") or not is_fal_host(host):
+        if (
+            len(value) > TARGET_URL_MAX_LENGTH
+            or not _TARGET_URL.search(value)
+            or parts.scheme not in ("https", "http", "wss")
+            or not is_fal_host(host)
+        ):
             detail = "Invalid x-fal-target-url header: the target must be one of fal's hosts"
             await json_response(412, {"detail": detail})(scope, receive, send)
             return

@@ -21,10 +21,14 @@ schemathesis = pytest.importorskip("schemathesis")  # in the dev extra; the whee
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "3"))
 COVERAGE = os.environ.get("SCHEMATHESIS_COVERAGE") == "1"
-# The request operations and two submit paths (an image and a video model) by
-# default; every catalog model's submit path with SCHEMATHESIS_ALL=1.
+# The request operations, the surface beyond the queue (tokens, storage, the
+# proxy) and two models' submit and stream paths (an image and a video model)
+# by default; every catalog model's with SCHEMATHESIS_ALL=1.
 ALL = os.environ.get("SCHEMATHESIS_ALL") == "1"
-SUBSET = r"^/(\{owner\}/.*|fal-ai/flux-1/dev|fal-ai/example-video/text-to-video)$"
+SUBSET = (
+    r"^/(\{owner\}/.*|tokens/|storage/.*|api/_?fal/proxy"
+    r"|(_run/)?(fal-ai/flux-1/dev|fal-ai/example-video/text-to-video)(/stream)?)$"
+)
 
 
 def _schema(profile: str) -> Any:
@@ -34,6 +38,10 @@ def _schema(profile: str) -> Any:
         schema = schema.include(path_regex=SUBSET)
     schema.config.seed = 20261125  # derandomized: the same cases every run
     schema.config.phases.coverage.enabled = COVERAGE
+    # The proxy route refuses a target that is not one of fal's hosts with 412, as
+    # @fal-ai/server-proxy does: a rejection too.
+    rejection = schema.config.checks.negative_data_rejection
+    rejection.expected_statuses = [*rejection.expected_statuses, "412"]
     scheme = mock.config.profile.auth_scheme
 
     @schema.auth()

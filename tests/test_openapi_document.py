@@ -83,3 +83,42 @@ def test_logs_is_what_the_document_says(client: TestClient, value: str, accepted
         f"/fal-ai/flux-1/requests/{queued['request_id']}/status", params={"logs": value}
     )
     assert status.status_code == (202 if accepted else 422)
+
+
+def test_the_surface_beyond_the_queue_is_listed(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    for path, method in [
+        ("/tokens/", "post"),
+        ("/storage/upload/initiate", "post"),
+        ("/storage/upload/initiate-multipart", "post"),
+        (f"/_run/{DEV}/stream", "post"),
+        ("/api/fal/proxy", "post"),
+        ("/api/_fal/proxy", "get"),
+    ]:
+        assert method in paths[path], path
+    stream = paths[f"/_run/{DEV}/stream"]["post"]["responses"]["200"]["content"]
+    assert list(stream) == ["text/event-stream"]
+    assert "201" in paths["/tokens/"]["post"]["responses"]  # fal answers the token with 201
+
+
+@pytest.mark.parametrize(
+    ("value", "accepted"),
+    [
+        (f"https://queue.fal.run/{DEV}", True),
+        (f"HTTPS://Queue.FAL.run/{DEV}", True),
+        (f"https://fal.run:443/{DEV}", True),
+        ("https://notfal.run.example/x", False),
+        ("https://fal.run.example.com/x", False),
+        ("ftp://fal.run/x", False),
+        ("https://fal.run/" + "a" * 4100, False),
+    ],
+)
+def test_x_fal_target_url_is_what_the_document_says(
+    client: TestClient, value: str, accepted: bool
+) -> None:
+    [parameter] = client.get("/openapi.json").json()["paths"]["/api/fal/proxy"]["parameters"]
+    schema = parameter["schema"]
+    documented = len(value) <= schema["maxLength"] and bool(re.search(schema["pattern"], value))
+    answer = client.post("/api/fal/proxy", headers={"x-fal-target-url": value}, json={})
+    assert documented is accepted
+    assert (answer.status_code == 412) is not accepted, answer.text
