@@ -47,6 +47,9 @@ from mockserver import (
     Retention,
     create_app,
 )
+from mockserver.check.exchange import Exchange
+from mockserver.check.judge import media as media_judge
+from mockserver.check.results import Verdict
 from mockserver.client import (
     AsyncFalClient,
     ClientSettings,
@@ -343,6 +346,18 @@ class QueueMachine(RuleBasedStateMachine):
                 Promise.MEDIA_MATCHES_OUTPUT,
                 f"served as {served}, reported {media['content_type']}",
             )
+            if media["content_type"].startswith(("audio/", "video/")):
+                # What live mode reads from the header: readable, and as long
+                # (and for a video as large) as the output reports.
+                fetched = [(media, Exchange("GET", media["url"], 200, {}, answer.content))]
+                read = media_judge.read(fetched)
+                for finding in (media_judge.sizes(read), media_judge.durations(read)):
+                    require(
+                        finding is None or finding.verdict is not Verdict.FAIL,
+                        Promise.MEDIA_MATCHES_OUTPUT,
+                        finding.reason if finding else "",
+                    )
+                continue
             if not media["content_type"].startswith("image/"):
                 continue
             picture = Image.open(io.BytesIO(answer.content))
