@@ -80,6 +80,8 @@ class Session:
         if self.control is None:
             return None
         found = self.control.about(marker)
+        if found is None:  # the control API did not answer: a later job asks again
+            return None
         mine = set(key_fingerprints(f"Key {self.key}"))  # whole and halves
         keys = {k for entry in found for k in entry.key_fingerprints} - mine
         if keys:

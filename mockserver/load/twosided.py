@@ -60,7 +60,8 @@ def reconcile_run(
         if room and result.verdict is Verdict.FAIL:
             # What the upstream received (the forwarded input), right after the
             # customer's side: the request log holds it for a while, not for ever.
-            shown = [u.evidence() for u in control.about(verdict.marker) if u.action == "submit"]
+            found = control.about(verdict.marker) or []
+            shown = [u.evidence() for u in found if u.action == "submit"]
             evidence = tally.examples[-1]["evidence"]
             evidence[1:1] = [e.to_json() for e in shown[:_UPSTREAM_SHOWN]]
     for tally in (*failures.values(), *notes.values()):

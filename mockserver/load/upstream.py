@@ -60,9 +60,11 @@ class ControlClient:
         """Marker -> the upstream jobs the mock counted for it."""
         return marked_from(self.call("GET", marked_path(prefix)))
 
-    def about(self, marker: str) -> list[UpstreamRequest]:
-        """The upstream requests about one marker (while the request log holds them)."""
-        return requests_from(self.call("GET", about_path(marker)))
+    def about(self, marker: str) -> list[UpstreamRequest] | None:
+        """The upstream requests about one marker (while the request log holds them);
+        None when the control API did not answer (nothing is known, not "none")."""
+        answer = self.call("GET", about_path(marker))
+        return requests_from(answer) if answer.status_code == 200 else None
 
     def close(self) -> None:
         """Close the connections."""

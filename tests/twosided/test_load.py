@@ -1,8 +1,9 @@
 """`mockserver load --upstream-control`: load -> reference intermediary -> mock, all served.
 
-Two short runs bounded by their submit budget (the duration is only a ceiling):
-the faithful intermediary passes every two-sided check, and one with four
-faults at once has each reported, counted exactly, with evidence from both sides.
+Short runs bounded by their submit budget (the duration is only a ceiling), all
+at once: the faithful intermediary passes every two-sided check, one with four
+faults at once has each reported, counted exactly, with evidence from both
+sides, and a run whose jobs never reach the mock it reads halts.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.server import ServerPool
+from mockserver import FalMock, MockConfig, create_app
+from tests.e2e.server import ServerPool, serving_app
 from tests.twosided.test_cli import CUSTOMERS, UPSTREAM_KEY, intermediary
 
 pytestmark = pytest.mark.e2e
@@ -38,10 +40,10 @@ FAULTS = ("double_submit", "drop_param", "swallow_cancel", "leak_key")
 Run = tuple[int, str, dict[str, Any], str]  # exit code, output, --json summary, base URL
 
 
-def _start(base: str, mock: str, out: Path) -> subprocess.Popen[str]:
+def _start(base: str, control: str, out: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "CUSTOMER_KEY": CUSTOMERS[0], "COLUMNS": "200"}
     command = [sys.executable, "-m", "mockserver", "load", "--base-url", base]
-    command += ["--upstream-control", mock + "/_mock", *RUN, "--json", str(out)]
+    command += ["--upstream-control", control + "/_mock", *RUN, "--json", str(out)]
     return subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -49,14 +51,21 @@ def _start(base: str, mock: str, out: Path) -> subprocess.Popen[str]:
 
 @pytest.fixture(scope="module")
 def runs(mock_servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Run]:
-    """Both runs at once against one mock (each counts only its own markers):
-    the faithful intermediary's and the faulty one's."""
+    """The runs at once against one mock (each counts only its own markers): the
+    faithful intermediary's, the faulty one's, and one whose control URL is another
+    mock than the intermediary's upstream (as if that still were fal)."""
     mock = mock_servers.get("--instant")
     folder = tmp_path_factory.mktemp("two-sided-load")
-    with intermediary(mock) as faithful, intermediary(mock, *FAULTS) as faulty:
-        bases = {"faithful": faithful, "faulty": faulty}
+    with (
+        intermediary(mock) as faithful,
+        intermediary(mock, *FAULTS) as faulty,
+        serving_app(create_app(FalMock(MockConfig(instant=True)))) as elsewhere,
+    ):
+        bases = {"faithful": faithful, "faulty": faulty, "elsewhere": faithful}
+        controls = {"faithful": mock, "faulty": mock, "elsewhere": elsewhere}
         started = {
-            name: _start(base, mock, folder / f"{name}.json") for name, base in bases.items()
+            name: _start(base, controls[name], folder / f"{name}.json")
+            for name, base in bases.items()
         }
         done: dict[str, Run] = {}
         for name, process in started.items():
@@ -122,3 +131,13 @@ def test_faults_are_caught_by_the_two_sided_load_report(runs: dict[str, Run]) ->
     assert summary["lost_jobs"] == 0
     assert summary["failures"] == sum(t["count"] for t in summary["failures_by_check"].values())
     _no_secret(output, json.dumps(summary))
+
+
+def test_a_run_whose_jobs_do_not_reach_the_mock_halts(runs: dict[str, Run]) -> None:
+    code, output, summary, _ = runs["elsewhere"]
+    assert code == 1, output
+    halted = summary["failures_by_check"]["upstream-is-mock"]
+    assert halted["count"] >= 1 and "is the mock its upstream?" in halted["examples"][0]["reason"]
+    assert summary["two_sided"]["halted"]
+    # Only the jobs already under way when the first one was found out were sent.
+    assert summary["jobs_submitted"] <= 3 < JOBS
