@@ -227,9 +227,11 @@ def memory(jobs: int) -> dict[str, float]:
     gc.collect()
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
+    # Ten keys' tenants, each one string as a server's (a cached fingerprint).
+    tenants = [f"tenant-{i}" for i in range(10)]
     for i in range(jobs):
         mock.submit(
-            model, f"tenant-{i % 10}", {"prompt": f"prompt {i}"}, base_url="http://127.0.0.1:8000"
+            model, tenants[i % 10], {"prompt": f"prompt {i}"}, base_url="http://127.0.0.1:8000"
         )
     mock.engine.sync()
     gc.collect()

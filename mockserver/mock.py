@@ -21,6 +21,7 @@ from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
 from mockserver.catalog import Catalog, Model, generic_model, random_seed
@@ -67,6 +68,7 @@ _BUCKETS = ("rabbit", "lion", "koala", "tiger", "panda", "zebra", "monkey", "pen
 _MAX_LOGGED_BODY = 64 * 1024
 _FINAL_STATUS_CACHE = 4096
 _LEARNT_KEYS = 4096
+_NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 class InvalidOutput(InvalidControlInput):
@@ -191,7 +193,7 @@ class _JobExtras:
 
     base_url: str
     seed: int
-    headers: dict[str, str]
+    headers: Mapping[str, str]
     webhook: str | None
     recorded: int | None = None  # index of the recorded example this input replays
 
@@ -378,7 +380,7 @@ class FalMock:
         extras = _JobExtras(
             sys.intern(base_url),
             seed,
-            fal_headers,
+            fal_headers or _NO_HEADERS,  # most jobs have none: no empty dict each
             None if sync else webhook,
             model.recorded_example(data),
         )
@@ -386,7 +388,8 @@ class FalMock:
             job, position = self.engine.submit(
                 tenant=tenant,
                 endpoint_id=model.endpoint_id,
-                app_id=("sync:" if sync else "") + model.app_id,
+                # Interned: one string per app, not one per job.
+                app_id=sys.intern(("sync:" if sync else "") + model.app_id),
                 priority=priority,
                 queue_seconds=0.0 if sync else queue_s,
                 run_seconds=0.0 if sync else run_s,
@@ -749,7 +752,7 @@ class FalMock:
         """Serve `spec` as one of `job`'s files (built on first download); its URL."""
         token = self._media_token(job)
         self._media[token] = spec
-        job.media.append(token)
+        job.media = (*job.media, token)
         bucket = _BUCKETS[spec.seed % len(_BUCKETS)]
         ext = spec.file_name.rsplit(".", 1)[-1]
         return f"{base_url.rstrip('/')}/files/{bucket}/{token}.{ext}"
@@ -767,7 +770,7 @@ class FalMock:
             token = self._media_token(job)
             content_type = str(item.get("content_type") or "application/octet-stream")
             self._media[token] = RecordedFile(str(stored), content_type)
-            job.media.append(token)
+            job.media = (*job.media, token)
             suffix = stored.suffix
             item["url"] = f"{extras.base_url.rstrip('/')}/files/recorded/{token}{suffix}"
         job.result = compact_json(output)
