@@ -38,8 +38,8 @@ examples:
 two-sided: the intermediary at :8001 uses the mock at :8000 as its fal upstream
 (official profile); every job is followed to the upstream by a marker in its prompt:
   mockserver serve --instant &
-  MY_KEY=k mockserver load --base-url http://127.0.0.1:8001 --auth-scheme bearer \
-      --key-env MY_KEY --upstream-control http://127.0.0.1:8000/_mock \
+  MY_KEY=k mockserver load --base-url http://127.0.0.1:8001 --auth-scheme bearer \\
+      --key-env MY_KEY --upstream-control http://127.0.0.1:8000/_mock \\
       --models fal-ai/flux-1/schnell --cancel-share 0.2 --max-requests 100 --duration 30s
 
 distributed (Locust's master and workers; the master sends the settings, each
