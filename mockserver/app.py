@@ -167,8 +167,8 @@ async def _deliver_webhooks(mock: FalMock) -> None:
     # receiver delays no later webhook.
     while True:
         try:
-            if mock.webhooks.has_due():
-                mock.webhooks.start_due()
+            if mock.webhooks_due():
+                mock.start_webhooks()
         except Exception:  # never let one bad delivery stop the worker
             _log.exception("webhook delivery failed")
         await asyncio.sleep(_WEBHOOK_POLL_SECONDS)
@@ -176,7 +176,7 @@ async def _deliver_webhooks(mock: FalMock) -> None:
 
 async def _jwks(request: Request) -> Response:
     """The public key webhooks are signed with (fal: rest.alpha.fal.ai/.well-known/jwks.json)."""
-    return json_response(200, _mock(request).webhooks.signer.jwks())
+    return json_response(200, _mock(request).webhook_jwks())
 
 
 def _state(request: Request, name: str) -> Any:

@@ -52,12 +52,13 @@ from mockserver.redact import Redactor, fingerprint, redact_headers, redact_url
 from mockserver.store import MemoryStore, Store
 from mockserver.tokens import TokenIssuer
 from mockserver.uploads import UploadStore, new_name
+from mockserver.webhook_jobs import WebhookJobs
 from mockserver.webhooks import (
+    Attempt,
     WebhookConfig,
     WebhookDispatcher,
     WebhookSigner,
     is_webhook_url,
-    webhook_body,
 )
 
 #: What `mockserver serve` uses when a contract sets no timing: a person polling
@@ -243,6 +244,16 @@ class FalMock:
         # URL, with logs), so a purged job's answers go with it. Bounded, oldest
         # job out first.
         self._final_status: dict[str, dict[tuple[str, bool], bytes]] = {}
+        self.webhooks = WebhookDispatcher(
+            self.clock,
+            self.config.webhooks,
+            # Replicas sign with one key: any of them serves the JWKS that verifies.
+            signer=_shared_signer(self._media_key) if self.store.shared else None,
+            claim=self.store.claim,
+        )
+        # The engine reports each ending; the jobs that asked for a webhook
+        # become deliveries. (`failure_of` is looked up per call: tests patch it.)
+        self._webhook_jobs = WebhookJobs(self.webhooks, lambda job: self.failure_of(job))
         self.engine = QueueEngine(
             self.clock,
             runners=self.config.runners,
@@ -250,16 +261,7 @@ class FalMock:
             max_jobs=self.config.max_jobs,
             on_complete=self._complete,
             on_purge=self._purge,
-            on_finish=self._finished,
-        )
-        self._awaiting_webhooks = 0  # jobs with a webhook that have not ended yet
-        self.webhooks = WebhookDispatcher(
-            self.clock,
-            self.config.webhooks,
-            # Replicas sign with one key: any of them serves the JWKS that verifies.
-            signer=_shared_signer(self._media_key) if self.store.shared else None,
-            before=self._sync_for_webhooks,
-            claim=self.store.claim,
+            on_finish=self._webhook_jobs.finished,
         )
         self.store.bind(self._apply)
 
@@ -556,7 +558,7 @@ class FalMock:
             self._log.clear()
             self._final_status.clear()
             self._generic.clear()
-            self._awaiting_webhooks = 0
+            self._webhook_jobs.reset()
             self.webhooks.reset()
 
     def advance(self, seconds: float) -> float:
@@ -571,7 +573,7 @@ class FalMock:
                 "the clock is real: start the mock with a manual clock to advance it"
             )
         now: float = self.store.commit("advance", (seconds,))
-        self.webhooks.deliver_due()
+        self.deliver_webhooks()
         return now
 
     def set_time(self, timestamp: float) -> None:
@@ -579,7 +581,7 @@ class FalMock:
         if not isinstance(self.clock, ManualClock):
             raise NotManualClock("the clock is real: start the mock with a manual clock to set it")
         self.store.commit("clock_set", (timestamp,))
-        self.webhooks.deliver_due()
+        self.deliver_webhooks()
 
     def set_outcome(self, endpoint_id: str, outcome: Outcome) -> None:
         """Every later request to `endpoint_id` ("*": any) ends with `outcome`.
@@ -713,6 +715,29 @@ class FalMock:
             "webhook": redact_url(extras.webhook) if extras else None,
         }
 
+    # -- webhooks ------------------------------------------------------------------
+
+    def webhooks_due(self) -> bool:
+        """Cheap: is a webhook delivery due now (jobs brought up to date first)?"""
+        self._catch_up_webhooks()
+        return self.webhooks.has_due()
+
+    def deliver_webhooks(self) -> list[Attempt]:
+        """Send every due webhook and wait for the answers (failures are retried
+        later, with backoff); the attempts made."""
+        self._catch_up_webhooks()
+        return self.webhooks.deliver_due()
+
+    def start_webhooks(self) -> None:
+        """Hand every due webhook to the senders without waiting for answers (the
+        server's worker: a stalled receiver delays no other delivery)."""
+        self._catch_up_webhooks()
+        self.webhooks.start_due()
+
+    def webhook_jwks(self) -> dict[str, Any]:
+        """The public key set webhooks are signed with."""
+        return self.webhooks.signer.jwks()
+
     # -- engine hooks ----------------------------------------------------------------
 
     def _complete(self, job: Job) -> int:
@@ -787,31 +812,16 @@ class FalMock:
     def _created(self, job: Job, extras: _JobExtras) -> None:
         self._extras[job.id] = extras
         if extras.webhook:
-            self._awaiting_webhooks += 1
+            self._webhook_jobs.expect(job.id, extras.webhook)
 
-    def _sync_for_webhooks(self) -> None:
+    def _catch_up_webhooks(self) -> None:
         # The engine replays time lazily: a job ends (and its webhook is queued)
         # only when something syncs it. The delivery worker asks 20 times a
         # second, so sync only while a job with a webhook is still running.
         # A replica first learns what the others did (its jobs may end there).
         self.store.refresh()
-        if self._awaiting_webhooks:
+        if self._webhook_jobs.awaiting:
             self.engine.sync()
-
-    def _finished(self, job: Job) -> None:
-        """Schedule the webhook of a job that asked for one (any ending)."""
-        extras = self._extras.get(job.id)
-        if extras is None or not extras.webhook:
-            return
-        self._awaiting_webhooks -= 1
-        failure = self.failure_of(job)
-        if failure is None:
-            body = webhook_body(
-                job.id, output=job.result if isinstance(job.result, bytes) else None
-            )
-        else:
-            body = webhook_body(job.id, error_status=failure.status_code, error_body=failure.body())
-        self.webhooks.enqueue(job.id, job.tenant, extras.webhook, body)
 
     def _purge(self, job: Job) -> None:
         self._final_status.pop(job.id, None)

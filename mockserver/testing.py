@@ -272,11 +272,11 @@ class WebhookControls:
     @property
     def jwks(self) -> dict[str, Any]:
         """The key set deliveries are signed with (also served at `jwks_url`)."""
-        return self._mock.webhooks.signer.jwks()
+        return self._mock.webhook_jwks()
 
     def deliver(self) -> list[Attempt]:
         """Send every due delivery now (jobs that ended, retries whose time came)."""
-        return self._mock.webhooks.deliver_due()
+        return self._mock.deliver_webhooks()
 
     @property
     def attempts(self) -> list[Attempt]:

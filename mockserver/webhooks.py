@@ -256,7 +256,6 @@ class WebhookDispatcher:
         config: WebhookConfig | None = None,
         *,
         signer: WebhookSigner | None = None,
-        before: Callable[[], None] | None = None,
         wall_clock: Callable[[], float] = time.time,
         claim: Callable[[str], bool] | None = None,
     ) -> None:
@@ -264,7 +263,6 @@ class WebhookDispatcher:
         self.config = config or WebhookConfig()
         self._signer = signer  # made on first use: a key pair per mock costs a test
         self._signer_lock = threading.Lock()
-        self._before = before or (lambda: None)
         # Replicas all schedule every webhook; the one that claims an attempt
         # sends it, so each is delivered once.
         self._claim = claim or (lambda name: True)
@@ -300,8 +298,7 @@ class WebhookDispatcher:
             heapq.heappush(self._pending, item)
 
     def has_due(self) -> bool:
-        """Cheap: is any delivery due now (after the engine catches up)?"""
-        self._before()
+        """Cheap: is any delivery due now?"""
         with self._lock:
             return bool(self._pending) and self._pending[0].due <= self.clock.now()
 
@@ -337,7 +334,6 @@ class WebhookDispatcher:
             network.close()  # else a sender may still be using it: its GC closes it
 
     def _take_due(self) -> tuple[list[_Pending], int]:
-        self._before()
         now = self.clock.now()
         with self._lock:
             due: list[_Pending] = []

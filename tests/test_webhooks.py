@@ -75,9 +75,9 @@ def test_success_is_delivered_signed_when_the_request_ends(
     client: TestClient, mock: FalMock, clock: ManualClock, receiver: Receiver
 ) -> None:
     request_id = _submit_with_hook(client, num_images=2)
-    assert mock.webhooks.deliver_due() == []  # nothing before the request ends
+    assert mock.deliver_webhooks() == []  # nothing before the request ends
     clock.advance(20)
-    [attempt] = mock.webhooks.deliver_due()
+    [attempt] = mock.deliver_webhooks()
     assert attempt.delivered and attempt.attempt == 1
     [sent] = receiver.received
     assert str(sent.url) == HOOK and sent.method == "POST"
@@ -104,7 +104,7 @@ def test_success_is_delivered_signed_when_the_request_ends(
         ]
     ).encode()
     public.verify(bytes.fromhex(sent.headers["x-fal-webhook-signature"]), message)
-    assert mock.webhooks.deliver_due() == []  # delivered once, not again
+    assert mock.deliver_webhooks() == []  # delivered once, not again
 
 
 @pytest.mark.parametrize(
@@ -131,7 +131,7 @@ def test_failures_are_delivered_as_errors(
     mock.next_outcome(DEV, outcome)
     request_id = _submit_with_hook(client)
     clock.advance(20)
-    mock.webhooks.deliver_due()
+    mock.deliver_webhooks()
     data = verify_webhook(receiver.received[0].headers, receiver.received[0].read(), _jwks(client))
     assert data["status"] == "ERROR" and data["request_id"] == request_id
     assert data["error"] == f"Invalid status code: {code}"
@@ -146,7 +146,7 @@ def test_a_cancelled_request_is_delivered_as_an_error(
 ) -> None:
     request_id = _submit_with_hook(client)
     assert client.put(f"/fal-ai/flux-1/requests/{request_id}/cancel").status_code == 202
-    [attempt] = mock.webhooks.deliver_due()
+    [attempt] = mock.deliver_webhooks()
     body = attempt.json_body()
     assert body["status"] == "ERROR" and body["error"] == "Invalid status code: 499"
     assert body["payload"] == {"detail": "Request was cancelled"}
@@ -189,7 +189,7 @@ def test_verification_rejects_missing_headers_and_foreign_key_sets(
 ) -> None:
     _submit_with_hook(client)
     clock.advance(20)
-    mock.webhooks.deliver_due()
+    mock.deliver_webhooks()
     [sent] = receiver.received
     headers, body, jwks = dict(sent.headers), sent.read(), _jwks(client)
     verify_webhook(headers, body, jwks)  # genuine
@@ -217,18 +217,18 @@ def test_failed_deliveries_are_retried_with_doubling_backoff(
     _submit_with_hook(client)
     clock.advance(2)  # dev: queued 1 s, runs 1 s
     ended = clock.now()
-    first = mock.webhooks.deliver_due()
+    first = mock.deliver_webhooks()
     assert [(a.status_code, a.delivered) for a in first] == [(500, False)]
     clock.advance(6.9)
-    assert mock.webhooks.deliver_due() == []  # the first retry waits 7 s
+    assert mock.deliver_webhooks() == []  # the first retry waits 7 s
     clock.advance(0.1)
-    [second] = mock.webhooks.deliver_due()
+    [second] = mock.deliver_webhooks()
     assert second.status_code is None and "did not answer" in (second.error or "")
     clock.advance(14)
-    [third] = mock.webhooks.deliver_due()
+    [third] = mock.deliver_webhooks()
     assert third.status_code == 503 and third.attempt == 3
     clock.advance(28)
-    [fourth] = mock.webhooks.deliver_due()
+    [fourth] = mock.deliver_webhooks()
     assert fourth.delivered and fourth.attempt == 4
     assert [round(a.at - ended, 6) for a in mock.webhooks.attempts] == [0, 7, 21, 49]
     assert mock.webhooks.pending() == []
@@ -245,7 +245,7 @@ def test_retries_stop_after_the_configured_count(
     with TestClient(create_app(mock), headers=AUTH) as client:
         _submit_with_hook(client)
         for _ in range(5):
-            mock.webhooks.deliver_due()
+            mock.deliver_webhooks()
             clock.advance(10)
         listed = client.get("/_mock/webhooks").json()
     assert [a.attempt for a in mock.webhooks.attempts] == [1, 2, 3]
@@ -278,7 +278,7 @@ def test_a_host_off_the_allow_list_is_never_called(client: TestClient, mock: Fal
     )
     request_id = response.json()["request_id"]
     client.put(f"/fal-ai/flux-1/requests/{request_id}/cancel")
-    [attempt] = mock.webhooks.deliver_due()
+    [attempt] = mock.deliver_webhooks()
     assert attempt.status_code is None and "allow-list" in (attempt.error or "")
     assert mock.webhooks.pending() == []  # refused for good, not retried
 
@@ -359,12 +359,12 @@ def test_the_delivery_worker_leaves_the_queue_alone_without_webhooks(
     submit(client)  # no webhook
     clock.advance(20)
     syncs.clear()
-    assert not mock.webhooks.has_due()
+    assert not mock.webhooks_due()
     assert syncs == []  # nothing awaits a webhook: no replay of the queue
     _submit_with_hook(client)
     syncs.clear()
     clock.advance(20)
-    assert mock.webhooks.has_due() and syncs  # now it must look
+    assert mock.webhooks_due() and syncs  # now it must look
 
 
 # -- concurrent delivery: a stalled receiver holds one sender ----------------------------
@@ -475,7 +475,7 @@ def test_deliver_due_waits_for_every_answer_in_due_order(
     stalling_receiver.release.set()  # nothing stalls here
     _enqueue(mock, f"{stalling_receiver.base}/ok", 5)
     _enqueue(mock, "http://127.0.0.1:9/refused", 1)  # nobody listens: retried later
-    made = mock.webhooks.deliver_due()
+    made = mock.deliver_webhooks()
     assert [a.request_id for a in made] == [*(f"ok-{i}" for i in range(5)), "refused-0"]
     assert [a.delivered for a in made] == [True] * 5 + [False]
     assert [p["request_id"] for p in mock.webhooks.pending()] == ["refused-0"]

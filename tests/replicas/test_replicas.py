@@ -173,7 +173,7 @@ def test_a_webhook_is_delivered_once_and_verifies_with_any_replicas_keys(
     replicas[1].mock.advance(60)  # delivers what is due on that replica
     for replica in replicas:
         replica.mock.refresh()
-        replica.mock.webhooks.deliver_due()
+        replica.mock.deliver_webhooks()
     assert len(received) == 1
     jwks = replicas[2].http.get("/.well-known/jwks.json").json()
     data = verify_webhook(received[0].headers, received[0].read(), jwks)
