@@ -105,7 +105,7 @@ def create_app(mock: FalMock | None = None, config: MockConfig | None = None) ->
     app = Starlette(
         routes=routes,
         # A replica first catches up with the others: it answers as one process would.
-        middleware=[Middleware(_CatchUp, mock=mock)] if mock.store.shared else [],
+        middleware=[Middleware(_CatchUp)] if mock.store.shared else [],
         exception_handlers={
             HTTPException: _http_exception,
             ClientDisconnect: _client_gone,
@@ -122,14 +122,14 @@ class _CatchUp:
     """Before each request, apply what the other replicas changed since the last
     one; a store that cannot be reached is a 503, not a traceback."""
 
-    def __init__(self, app: ASGIApp, mock: FalMock) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.mock = mock
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
             try:
-                self.mock.refresh()
+                # The app's mock of the moment (a pooled app is lent to another).
+                scope["app"].state.mock.refresh()
             except StoreError as error:
                 _log.warning("%s", error)
                 if scope["type"] == "http":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -72,7 +71,7 @@ class RedisServer:
 
 
 class Replica:
-    """`mockserver serve --store URL --port 0` in a subprocess."""
+    """`mockserver serve --store URL` on a free port, in a subprocess."""
 
     def __init__(self, store_url: str, *args: str) -> None:
         self.store_url = store_url
@@ -83,8 +82,10 @@ class Replica:
     def start(self) -> Replica:
         """Start it and wait for the banner naming its port."""
         env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "200"}
+        # Chosen here: with --public-url the banner names that URL, not the port.
+        port = free_port()
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "mockserver", "serve", "--port", "0",
+            [sys.executable, "-m", "mockserver", "serve", "--port", str(port),
              "--store", self.store_url, *self.args],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -93,13 +94,13 @@ class Replica:
         )  # fmt: skip
         assert self._process.stdout is not None
         for line in self._process.stdout:
-            found = re.search(r"on (http://127\.0\.0\.1:\d+)", line)
-            if found:
-                self.base_url = found.group(1)
+            if line.startswith("fal mock on "):  # bound and listening
+                self.base_url = f"http://127.0.0.1:{port}"
                 # Keep reading, so that a full pipe never blocks the server.
                 threading.Thread(target=self._process.stdout.read, daemon=True).start()
                 return self
-        raise RuntimeError(f"the replica did not start: exit {self._process.wait()}")
+        self.kill()
+        raise RuntimeError("the replica did not start (no banner)")
 
     def kill(self) -> None:
         """SIGKILL: no goodbye, as when a host dies."""
