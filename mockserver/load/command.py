@@ -190,7 +190,8 @@ def add_parser(commands: Any) -> None:
     load.add_argument(
         "--csv",
         metavar="PREFIX",
-        help="write Locust's statistics as PREFIX_stats.csv and PREFIX_failures.csv",
+        help="write Locust's statistics as PREFIX_stats.csv and PREFIX_failures.csv (and"
+        " with --upstream-control the two-sided checks as PREFIX_two_sided.csv)",
     )
     load.add_argument(
         "--progress-interval",

@@ -33,7 +33,7 @@ from mockserver.load.config import LoadConfig, split_budget
 from mockserver.load.ledger import merge
 from mockserver.load.report import PERCENTILES, LoadSummary, StepStats, print_summary, progress_line
 from mockserver.load.session import Session, SetupError, takes_prompt
-from mockserver.load.twosided import mask_examples, reconcile_run
+from mockserver.load.twosided import mask_examples, reconcile_run, write_checks_csv
 from mockserver.load.upstream import ControlClient
 from mockserver.load.user import JOB_REQUEST_TYPE, STEPS, TIME_TO_COMPLETE, user_class
 
@@ -150,6 +150,10 @@ def run(args: argparse.Namespace, console: Console) -> int:
         two_sided=two_sided,
     )
     _write_locust_reports(args, environment, console)
+    if args.csv and two_sided is not None:
+        path = f"{args.csv}_two_sided.csv"
+        write_checks_csv(two_sided, path)
+        console.print(f"wrote {path}", highlight=False)
     runner.quit()
     print_summary(summary, console)
     if args.json is not None:

@@ -10,6 +10,7 @@ examples and adds to each the upstream request the mock's log still holds.
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -97,6 +98,18 @@ def reconcile_run(
         "notes_by_check": {name: t.to_json() for name, t in sorted(notes.items())},
         "halted": halted,
     }
+
+
+def write_checks_csv(section: dict[str, Any], path: str) -> None:
+    """The two-sided checks' counts as CSV (beside Locust's statistics with ``--csv``):
+    one row per check, and its first failing example's reason."""
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        columns = ("checked", "passed", "failed", "noted", "skipped")
+        writer.writerow(("check", *columns, "meaning", "first failure"))
+        for name, counts in section["checks"].items():
+            first = counts["examples"][0]["reason"] if counts["examples"] else ""
+            writer.writerow((name, *(counts[c] for c in columns), counts["meaning"], first))
 
 
 def mask_examples(snapshot: dict[str, Any], keys: Iterable[str]) -> None:

@@ -8,6 +8,7 @@ sides, and a run whose jobs never reach the mock it reads halts.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -37,13 +38,15 @@ RUN = [
 
 
 FAULTS = ("double_submit", "drop_param", "swallow_cancel", "leak_key")
-Run = tuple[int, str, dict[str, Any], str]  # exit code, output, --json summary, base URL
+# Exit code, output, --json summary, base URL, the --csv prefix.
+Run = tuple[int, str, dict[str, Any], str, Path]
 
 
 def _start(base: str, control: str, out: Path) -> subprocess.Popen[str]:
     env = {**os.environ, "CUSTOMER_KEY": CUSTOMERS[0], "COLUMNS": "200"}
     command = [sys.executable, "-m", "mockserver", "load", "--base-url", base]
     command += ["--upstream-control", control + "/_mock", *RUN, "--json", str(out)]
+    command += ["--csv", str(out.with_suffix(""))]
     return subprocess.Popen(
         command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )
@@ -72,7 +75,8 @@ def runs(mock_servers: ServerPool, tmp_path_factory: pytest.TempPathFactory) -> 
             output, _ = process.communicate(timeout=120)
             out = folder / f"{name}.json"
             assert out.exists(), output
-            done[name] = (process.returncode, output, json.loads(out.read_text()), bases[name])
+            summary = json.loads(out.read_text())
+            done[name] = (process.returncode, output, summary, bases[name], out.with_suffix(""))
     return done
 
 
@@ -82,7 +86,7 @@ def _no_secret(*texts: str) -> None:
 
 
 def test_faithful_intermediary_passes_two_sided_load(runs: dict[str, Run]) -> None:
-    code, output, summary, _ = runs["faithful"]
+    code, output, summary, _, _ = runs["faithful"]
     assert code == 0, output
     two = summary["two_sided"]
     assert two["failures"] == 0 and summary["failures"] == 0 and summary["lost_jobs"] == 0
@@ -103,7 +107,7 @@ def test_faithful_intermediary_passes_two_sided_load(runs: dict[str, Run]) -> No
 
 
 def test_faults_are_caught_by_the_two_sided_load_report(runs: dict[str, Run]) -> None:
-    code, output, summary, base = runs["faulty"]
+    code, output, summary, base, prefix = runs["faulty"]
     assert code == 1, output
     assert "NOT OK" in output
     two = summary["two_sided"]
@@ -127,6 +131,10 @@ def test_faults_are_caught_by_the_two_sided_load_report(runs: dict[str, Run]) ->
     assert '"seed"' not in upstream["excerpt"] and "[run-" in upstream["excerpt"]
     twice = summary["failures_by_check"]["one-upstream-submit"]["examples"][0]
     assert "2 upstream jobs" in twice["reason"]
+    with Path(f"{prefix}_two_sided.csv").open(encoding="utf-8") as handle:
+        rows = {row["check"]: row for row in csv.DictReader(handle)}
+    assert rows["forwarded-input"]["failed"] == str(JOBS) and rows["upstream-key"]["failed"] == "0"
+    assert "dropped seed" in rows["forwarded-input"]["first failure"]
     # The job whose seed was dropped is not mistaken for another job's result.
     assert summary["lost_jobs"] == 0
     assert summary["failures"] == sum(t["count"] for t in summary["failures_by_check"].values())
@@ -134,7 +142,7 @@ def test_faults_are_caught_by_the_two_sided_load_report(runs: dict[str, Run]) ->
 
 
 def test_a_run_whose_jobs_do_not_reach_the_mock_halts(runs: dict[str, Run]) -> None:
-    code, output, summary, _ = runs["elsewhere"]
+    code, output, summary, _, _ = runs["elsewhere"]
     assert code == 1, output
     halted = summary["failures_by_check"]["upstream-is-mock"]
     assert halted["count"] >= 1 and "is the mock its upstream?" in halted["examples"][0]["reason"]
