@@ -25,12 +25,16 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# Two workers (pytest-xdist), one per core; --dist loadfile keeps each module,
-# and the servers it shares, on one worker.
+# Two workers (pytest-xdist), one per core. Tests sharing a module's servers stay
+# together and the rest go wherever a worker is free, longest modules first
+# (pytest_collection_modifyitems in tests/conftest.py).
 PYTEST_WORKERS ?= 2
 
+# PYTHONDONTWRITEBYTECODE is cleared: the suite starts dozens of Python processes
+# (workers, serve, check, load, pytester), and without cached bytecode each one
+# compiles the package (and pytest re-rewrites its asserts) from source again.
 test: lint redis-server
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 # The replica tests (tests/replicas) start a real redis-server of their own on a
 # free loopback port. Installed from the Debian package when missing (CI runs as
@@ -50,7 +54,7 @@ redis-server:
 
 # The in-process suites only (no server, CLI or pip processes): for the edit-test loop.
 test-fast: $(STAMP) redis-server
-	$(BIN)/python -m pytest -m "not e2e"
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -m "not e2e"
 
 # Far more Hypothesis examples and longer state-machine programs (minutes, not seconds).
 test-deep: $(STAMP) redis-server

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Final
 
 import httpx
 import pytest
@@ -11,6 +11,20 @@ from starlette.testclient import TestClient
 
 from mockserver import Catalog, FalMock, ManualClock, MockConfig, create_app
 from tests.e2e.server import ServerPool
+
+#: The longest modules, started first: pytest-xdist hands work out in collection
+#: order (`make test` passes --no-loadscope-reorder), and a long test started last
+#: leaves the other worker idle while it runs.
+RUN_FIRST: Final = (
+    "tests/e2e/test_wheel.py",
+    "tests/property/test_mutations.py",
+    "tests/load/test_load_runs.py",
+    "tests/plugin/test_plugin_fixes.py",
+    "tests/e2e/test_check_command.py",
+)
+#: Session fixtures too costly to start on both workers: tests using them stay on
+#: one worker with the rest of their module.
+SHARED_SESSION_FIXTURES: Final = frozenset({"mock_servers"})
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Key {KEY}"}
@@ -78,3 +92,37 @@ def mock_servers() -> Iterator[ServerPool]:
     pool = ServerPool()
     yield pool
     pool.close()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """How `make test` shares the tests between its workers (`--dist loadgroup`).
+
+    A test that shares setup with its module (a module-scoped fixture, or the
+    session's `serve` processes) goes to the worker running the rest of its
+    module, so that setup happens once; any other test goes to whichever worker
+    is free, so the two finish together. Modules that start processes (e2e) come
+    first, the longest of them (`RUN_FIRST`) before the rest.
+    """
+    e2e_modules = {item.nodeid.split("::")[0] for item in items if item.get_closest_marker("e2e")}
+
+    def start_order(item: pytest.Item) -> tuple[int, int]:
+        module = item.nodeid.split("::")[0]
+        if module in RUN_FIRST:
+            return (0, RUN_FIRST.index(module))
+        return (1, 0) if module in e2e_modules else (2, 0)
+
+    for item in items:
+        if _shares_setup(item):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    items.sort(key=start_order)  # stable: each module's tests keep their order
+
+
+def _shares_setup(item: pytest.Item) -> bool:
+    if not isinstance(item, pytest.Function):
+        return False
+    for name, definitions in item._fixtureinfo.name2fixturedefs.items():
+        # the last definition is the one the test gets (the others are overridden)
+        if name in SHARED_SESSION_FIXTURES or definitions[-1].scope in ("module", "package"):
+            return True
+    return False

@@ -50,6 +50,16 @@ class Receiver:
 
 
 @pytest.fixture
+def client(mock: FalMock) -> Iterator[TestClient]:
+    """The app without its lifespan, so without the background delivery worker:
+    here a webhook goes out when the test calls `deliver_webhooks` (and the test reads
+    what that call delivered), never when the worker's poll happens to come first."""
+    test_client = TestClient(create_app(mock), headers=AUTH)
+    yield test_client
+    test_client.close()
+
+
+@pytest.fixture
 def receiver(mock: FalMock) -> Receiver:
     found = Receiver()
     mock.webhooks.route_to(found.transport)
@@ -242,12 +252,13 @@ def test_retries_stop_after_the_configured_count(
     mock = make_mock(webhooks=WebhookConfig(retries=2, backoff=1.0), instant=True)
     down = Receiver(500, 500, 500, 500)
     mock.webhooks.route_to(down.transport)
-    with TestClient(create_app(mock), headers=AUTH) as client:
-        _submit_with_hook(client)
-        for _ in range(5):
-            mock.deliver_webhooks()
-            clock.advance(10)
-        listed = client.get("/_mock/webhooks").json()
+    client = TestClient(create_app(mock), headers=AUTH)  # no lifespan: no background worker
+    _submit_with_hook(client)
+    for _ in range(5):
+        mock.deliver_webhooks()
+        clock.advance(10)
+    listed = client.get("/_mock/webhooks").json()
+    client.close()
     assert [a.attempt for a in mock.webhooks.attempts] == [1, 2, 3]
     assert listed["pending"] == [] and [a["attempt"] for a in listed["attempts"]] == [1, 2, 3]
     assert all(not a["delivered"] for a in listed["attempts"])

@@ -185,7 +185,8 @@ class QueueMachine(RuleBasedStateMachine):
         clock = ManualClock()
         mock = FalMock(config, clock=clock, catalog=CATALOG)
         app = create_app(mock)
-        return clock, mock, SyncAppTransport(app), AppTransport(app)
+        # shared: the app runs on this thread's loop, no hop to a loop thread per request
+        return clock, mock, SyncAppTransport(app, shared=True), AppTransport(app)
 
     @staticmethod
     async def _async_noop(seconds: float) -> None:
