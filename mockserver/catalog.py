@@ -17,11 +17,16 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache, cached_property
 from pathlib import Path, PurePosixPath
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import fastjsonschema
-import jsonschema
-from jsonschema import Draft202012Validator
+
+if TYPE_CHECKING:
+    # jsonschema is imported where it is used: it explains rejected inputs and
+    # checks contracts strictly, and costs a test suite's first mock a large
+    # share of its start-up (its imports: referencing, attrs, rpds...).
+    import jsonschema
+    from jsonschema import Draft202012Validator
 
 from mockserver.contracts import builtin_contracts_dir, load_data_file, protocol_dir
 from mockserver.endpoints import EndpointId, InvalidEndpointId
@@ -74,7 +79,6 @@ class Model:
     output_schema: dict[str, Any]
     examples: tuple[dict[str, Any], ...]
     source: Path
-    _validator: Draft202012Validator = field(repr=False, compare=False)
     # Recorded examples by their input (defaults applied, canonical JSON): looked
     # up on every submit, so built once at load time.
     _recorded: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
@@ -89,6 +93,14 @@ class Model:
         # Compiled on the first validation, not at load: a catalog of many
         # models starts fast and pays only for the models it is asked about.
         return _compiled_acceptor(self.input_schema)
+
+    @cached_property
+    def _validator(self) -> Draft202012Validator:
+        # Built on the first input it must explain (or that the compiled
+        # acceptor cannot judge), not at load.
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(self.input_schema)
 
     @property
     def app_id(self) -> str:
@@ -288,7 +300,6 @@ def generic_model(endpoint_id: str) -> Model:
         output_schema=GENERIC_OUTPUT,
         examples=({"input": {}, "output": {}},),
         source=Path("<generic>"),
-        _validator=Draft202012Validator(anything),
         category="generic",
     )
 
@@ -332,20 +343,9 @@ def load_contract(path: Path, *, strict: bool = True) -> Model:
         output_schema = inline_refs(data["output_schema"])
     except KeyError as exc:
         raise ContractError(f"{path}: {exc.args[0]}") from exc
-    for name, schema in (("input_schema", input_schema), ("output_schema", output_schema)):
-        if not strict:
-            break
-        try:
-            Draft202012Validator.check_schema(schema)
-        except jsonschema.SchemaError as exc:
-            where = ".".join(str(p) for p in exc.absolute_path)
-            raise ContractError(f"{path}: {name}.{where}: {exc.message}") from exc
-    input_validator = Draft202012Validator(input_schema)
-    output_validator = Draft202012Validator(output_schema)
+    if strict:
+        _check_schemas(path, input_schema, output_schema, data["examples"])
     for i, example in enumerate(data["examples"]):
-        if strict:
-            _check(input_validator, example["input"], path, f"examples[{i}].input")
-            _check(output_validator, example["output"], path, f"examples[{i}].output")
         _check_media(example.get("media", {}), path, i)
     output = data["output"]
     size = data.get("default_size") or _example_size(data["examples"][0]["output"], output, path)
@@ -368,7 +368,6 @@ def load_contract(path: Path, *, strict: bool = True) -> Model:
         output_schema=output_schema,
         examples=tuple(data["examples"]),
         source=path,
-        _validator=input_validator,
         category=data.get("category", ""),
         description=data.get("description", ""),
         origin=origin,
@@ -379,6 +378,30 @@ def load_contract(path: Path, *, strict: bool = True) -> Model:
         },
         stream=StreamShape.from_json(data.get("stream")),
     )
+
+
+def _check_schemas(
+    path: Path,
+    input_schema: dict[str, Any],
+    output_schema: dict[str, Any],
+    examples: list[dict[str, Any]],
+) -> None:
+    """The strict checks: both schemas against the meta-schema, every example
+    against them (`ContractError` for the first schema or example that fails)."""
+    import jsonschema
+    from jsonschema import Draft202012Validator
+
+    for name, schema in (("input_schema", input_schema), ("output_schema", output_schema)):
+        try:
+            Draft202012Validator.check_schema(schema)
+        except jsonschema.SchemaError as exc:
+            where = ".".join(str(p) for p in exc.absolute_path)
+            raise ContractError(f"{path}: {name}.{where}: {exc.message}") from exc
+    input_validator = Draft202012Validator(input_schema)
+    output_validator = Draft202012Validator(output_schema)
+    for i, example in enumerate(examples):
+        _check(input_validator, example["input"], path, f"examples[{i}].input")
+        _check(output_validator, example["output"], path, f"examples[{i}].output")
 
 
 def _with_defaults(schema: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
@@ -511,16 +534,24 @@ def preset_size(name: str) -> tuple[int, int] | None:
 
 
 @cache
+def _contract_schema() -> dict[str, Any]:
+    schema = load_data_file(protocol_dir() / "contract.schema.yaml")
+    assert isinstance(schema, dict)
+    return schema
+
+
+@cache
 def _contract_acceptor() -> Callable[[Any], bool]:
-    meta = _contract_validator().schema
-    assert isinstance(meta, dict)
-    schema = {k: v for k, v in meta.items() if k != "$schema"}
+    schema = {k: v for k, v in _contract_schema().items() if k != "$schema"}
     return _compiled_acceptor(schema) or (lambda data: False)
 
 
 @cache
 def _contract_validator() -> Draft202012Validator:
-    return Draft202012Validator(load_data_file(protocol_dir() / "contract.schema.yaml"))
+    # Only for a contract the compiled acceptor refused: it lists the problems.
+    from jsonschema import Draft202012Validator
+
+    return Draft202012Validator(_contract_schema())
 
 
 def _check(validator: Draft202012Validator, data: Any, path: Path, where: str) -> None:

@@ -21,8 +21,6 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import Literal
 
-from PIL import Image
-
 from mockserver.contracts import media_dir
 
 MediaKind = Literal["image", "video", "audio", "model", "file"]
@@ -155,6 +153,8 @@ def _colour(spec: MediaSpec) -> tuple[int, int, int]:
 def _render_image(spec: MediaSpec) -> bytes:
     # A solid colour derived from the seed: deterministic, distinct per image,
     # and cheap to encode even at 4096x4096.
+    from PIL import Image  # here: a test suite's mocks seldom build an image
+
     image = Image.new("RGB", (spec.width, spec.height), _colour(spec))
     buffer = io.BytesIO()
     options = {"quality": 85} if spec.fmt in ("jpeg", "webp") else {"compress_level": 1}
@@ -183,6 +183,8 @@ def _render_video(spec: MediaSpec) -> bytes:
             "encoding videos needs PyAV: pip install 'fal-queue-harness[video]'"
         ) from exc
     # H.264 in 4:2:0 needs even sides.
+    from PIL import Image
+
     width, height = spec.width + spec.width % 2, spec.height + spec.height % 2
     rate = _fraction(spec.fps)
     buffer = io.BytesIO()

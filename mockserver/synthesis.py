@@ -19,9 +19,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from jsonschema import Draft202012Validator
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 from mockserver.media import CONTENT_TYPES, MAX_FPS, MAX_SECONDS, MAX_SIDE, MediaKind, MediaSpec
 
@@ -322,6 +323,10 @@ def _number(state: _State, schema: dict[str, Any], integer: bool) -> int | float
 
 @lru_cache(maxsize=4096)
 def _validator(text: str) -> Draft202012Validator:
+    # Imported here: only synthesized outputs with examples need it, and it
+    # is a large share of what the first mock of a test run would import.
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(json.loads(text))
 
 

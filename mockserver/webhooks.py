@@ -31,12 +31,15 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+if TYPE_CHECKING:
+    # Imported with the first key pair (see `WebhookSigner`): a test suite's
+    # mocks mostly never sign anything, and cryptography is slow to import.
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from mockserver.clock import Clock, iso_timestamp
 from mockserver.redact import redact_url
@@ -134,6 +137,9 @@ class WebhookSigner:
     """An ED25519 key pair: signs deliveries, publishes the public half as JWKS."""
 
     def __init__(self, private_key: Ed25519PrivateKey | None = None) -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
         self._key = private_key or Ed25519PrivateKey.generate()
         raw = self._key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
         self._x = base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

@@ -251,6 +251,32 @@ def test_the_plugin_and_the_client_import_only_what_they_use(
     assert done.stdout.strip() == ""
 
 
+# What the first test of a suite pays for: a subscribe under the mock imports
+# none of what only other features need (scripted-output and error checks,
+# webhook signatures, image bytes).
+_FIRST_TEST = """
+import os, sys
+import fal_client
+from mockserver.testing import InProcessFal, MockOptions
+
+fal = InProcessFal(MockOptions()).start()
+os.environ["FAL_KEY"] = fal.key
+try:
+    assert fal_client.subscribe("fal-ai/flux-1/dev", arguments={"prompt": "x"})["images"]
+finally:
+    fal.stop()
+print(" ".join(m for m in ("jsonschema", "PIL", "cryptography") if m in sys.modules))
+"""
+
+
+def test_a_first_subscribe_imports_only_what_it_uses() -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_TEST], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
 def test_next_output_chooses_the_result(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_output="""
