@@ -157,7 +157,7 @@ async def _lifespan(app: Starlette) -> AsyncIterator[None]:
         worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await worker
-        app.state.mock.webhooks.close()
+        app.state.mock.stop_webhook_senders()
 
 
 async def _deliver_webhooks(mock: FalMock) -> None:
@@ -226,7 +226,7 @@ async def _handle(
         endpoint = mock.endpoint_of(of)
     status_code = 500
     try:
-        fault = mock.faults.take(action, endpoint)
+        fault = mock.take_fault(action, endpoint)
         if fault is not None:
             if fault.latency:
                 await asyncio.sleep(fault.latency)
@@ -421,12 +421,12 @@ async def _status_events(
     keepalive = mock.config.stream_keepalive
     idle = 0.0
     while True:
-        job = mock.engine.get(request_id, tenant)
+        job = mock.job(request_id, tenant)
         if job is None:  # expired mid-stream (or reset): nothing more to say
             yield _event(http_error(RequestNotFound(request_id)).body)
             return
         now = mock.clock.now()
-        position = mock.engine.queue_position(job) if job.state is State.IN_QUEUE else None
+        position = mock.queue_position(job) if job.state is State.IN_QUEUE else None
         visible = len(job.visible_logs(now)) if with_logs else 0
         # Cheap test first: a wake-up for another job's news costs no answer.
         if (job.state, position) != sent or visible > logs_sent:
@@ -443,12 +443,12 @@ async def _status_events(
             # job can change before its app's next event (or its next log line):
             # sleep until then. Submits and cancels wake us through `changed`.
             next_log = _next_log_at(job, logs_sent) if with_logs else math.inf
-            due = min(mock.engine.next_event_at(job.app_id), next_log)
+            due = min(mock.next_event_at(job.app_id), next_log)
             wait = min(wait, max(due - now, 0.0) + _CLOCK_SLACK_SECONDS)
         if mock.store.shared:
             # Other replicas' submits, cancels and clock steps wake nobody here.
             wait = min(wait, stream.REPLICA_RECHECK_SECONDS)
-        woke = await mock.engine.changed.wait(max(wait, 0.0))
+        woke = await mock.wait_for_change(max(wait, 0.0))
         mock.refresh()
         if not woke:
             idle += wait
@@ -471,7 +471,7 @@ def _event(body: Any) -> str:
 async def _media(request: Request) -> Response:
     mock = _mock(request)
     name = request.path_params["name"]
-    fault = mock.faults.take("media", None)
+    fault = mock.take_fault("media", None)
     if fault is not None and fault.drop:
         return DroppedConnection()
     if fault is not None and fault.status_code is not None:

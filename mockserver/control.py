@@ -106,7 +106,7 @@ async def _health(request: Request) -> Response:
             "profile": mock.config.profile.name,
             "auth_scheme": mock.config.profile.auth_scheme,
             "models": len(mock.catalog),
-            "jobs": len(mock.engine),
+            "jobs": mock.job_count,
             "clock": _clock_json(mock),
         },
     )
@@ -141,13 +141,13 @@ async def _requests(request: Request) -> Response:
 
 async def _jobs(request: Request) -> Response:
     mock = _mock(request)
-    return _answer(request, [mock.job_summary(job) for job in mock.engine.jobs()])
+    return _answer(request, [mock.job_summary(job) for job in mock.jobs()])
 
 
 async def _job(request: Request) -> Response:
     mock = _mock(request)
     request_id = request.path_params["request_id"]
-    job = mock.engine.get(request_id)
+    job = mock.job(request_id)
     if job is None:
         raise HttpError(404, {"detail": f"Request {request_id!r} not found"})
     return _answer(request, mock.job_summary(job))
@@ -189,15 +189,15 @@ async def _faults(request: Request) -> Response:
         fault = mock.add_fault(Fault.from_json(await _body(request)))
         return _answer(request, fault.to_json())
     if request.method == "DELETE":
-        mock.faults.clear()
-    return _answer(request, [f.to_json() for f in mock.faults.pending()])
+        mock.clear_faults()
+    return _answer(request, [f.to_json() for f in mock.pending_faults()])
 
 
 async def _webhooks(request: Request) -> Response:
     """Every delivery attempt so far, and what is scheduled."""
-    webhooks = _mock(request).webhooks
-    attempts = [a.to_json() for a in webhooks.attempts]
-    return _answer(request, {"attempts": attempts, "pending": webhooks.pending()})
+    mock = _mock(request)
+    attempts = [a.to_json() for a in mock.webhook_attempts]
+    return _answer(request, {"attempts": attempts, "pending": mock.pending_webhooks()})
 
 
 async def _deliver(request: Request) -> Response:

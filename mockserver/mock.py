@@ -24,6 +24,8 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+import httpx
+
 from mockserver.catalog import Catalog, Model, generic_model, random_seed
 from mockserver.catalog_cache import cached_catalog
 from mockserver.clock import Clock, ManualClock, NotManualClock, RealClock, iso_timestamp
@@ -55,6 +57,7 @@ from mockserver.uploads import UploadStore, new_name
 from mockserver.webhook_jobs import WebhookJobs
 from mockserver.webhooks import (
     Attempt,
+    Tamper,
     WebhookConfig,
     WebhookDispatcher,
     WebhookSigner,
@@ -734,9 +737,75 @@ class FalMock:
         self._catch_up_webhooks()
         self.webhooks.start_due()
 
+    def stop_webhook_senders(self) -> None:
+        """Stop the webhook senders (a server shutting down): deliveries not
+        started yet are dropped, the ones in flight end with their receivers."""
+        self.webhooks.close()
+
     def webhook_jwks(self) -> dict[str, Any]:
         """The public key set webhooks are signed with."""
         return self.webhooks.signer.jwks()
+
+    @property
+    def webhook_attempts(self) -> list[Attempt]:
+        """Every webhook delivery attempt so far, oldest first."""
+        return self.webhooks.attempts
+
+    def pending_webhooks(self) -> list[dict[str, Any]]:
+        """The deliveries scheduled and not yet made (JSON, as the control API lists them)."""
+        return self.webhooks.pending()
+
+    def route_webhooks(self, transport: httpx.BaseTransport | None) -> None:
+        """Deliver every webhook through `transport` (an in-process app), whatever
+        its URL's host; None sends them over the network again."""
+        self.webhooks.route_to(transport)
+
+    def forge_webhook(
+        self, url: str, body: bytes, *, request_id: str, user_id: str, tamper: Tamper
+    ) -> Attempt:
+        """Send a webhook fal would never send (`tamper` says how it is wrong), now."""
+        return self.webhooks.send(url, body, request_id=request_id, user_id=user_id, tamper=tamper)
+
+    # -- reads and waits for the HTTP layer -------------------------------------------
+
+    def job(self, request_id: str, tenant: str | None = None) -> Job | None:
+        """A live job by id (only when it is `tenant`'s, if given); None when
+        unknown or expired."""
+        return self.engine.get(request_id, tenant)
+
+    def jobs(self) -> list[Job]:
+        """Every live job, oldest first."""
+        return self.engine.jobs()
+
+    @property
+    def job_count(self) -> int:
+        """Jobs held (expired ones not yet purged included)."""
+        return len(self.engine)
+
+    def next_event_at(self, app_id: str) -> float:
+        """When the next start, end or missed deadline in `app_id`'s queue happens
+        (infinity if none is due): until then, unless a change is signalled, no
+        job of that app changes."""
+        return self.engine.next_event_at(app_id)
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Wait until some job changes (True) or `timeout` real seconds pass (False)."""
+        return await self.engine.changed.wait(timeout)
+
+    # -- faults ----------------------------------------------------------------------
+
+    def take_fault(self, action: str, endpoint_id: str | None) -> Fault | None:
+        """The planned fault a request (`action` on `endpoint_id`) gets instead of
+        its answer, used up by this call; None for a normal answer."""
+        return self.faults.take(action, endpoint_id)
+
+    def pending_faults(self) -> list[Fault]:
+        """The faults planned and not used up yet."""
+        return self.faults.pending()
+
+    def clear_faults(self) -> None:
+        """Drop every planned fault."""
+        self.faults.clear()
 
     # -- engine hooks ----------------------------------------------------------------
 

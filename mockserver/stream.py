@@ -59,7 +59,7 @@ async def stream_output(request: Request, mock: FalMock, target: str, tenant: st
     failing = job.outcome.failed
     while job.state is State.IN_QUEUE or (failing and job.state is not State.COMPLETED):
         await _tick(mock, math.inf, job.app_id)
-        current = mock.engine.get(job.id, tenant)
+        current = mock.job(job.id, tenant)
         if current is None:
             raise HttpError(404, {"detail": "Request expired"}, headers)
         job = current
@@ -87,7 +87,7 @@ async def _events(mock: FalMock, tenant: str, job: Job) -> AsyncIterator[bytes]:
         while pending and pending[0].at <= now:
             idle = 0.0
             yield _event(json.dumps(pending.pop(0).data, separators=(",", ":")).encode())
-        current = mock.engine.get(job.id, tenant)
+        current = mock.job(job.id, tenant)
         if current is None or current.state is State.COMPLETED:
             if current is not None and not current.cancelled and isinstance(current.result, bytes):
                 yield _event(current.result)
@@ -109,13 +109,13 @@ async def _tick(mock: FalMock, due: float, app_id: str) -> float:
     else:
         # Nothing about the job changes before `due` or its app's next event
         # (submits and cancels wake us through `changed`): sleep until then.
-        due = min(due, mock.engine.next_event_at(app_id))
+        due = min(due, mock.next_event_at(app_id))
         remaining = max(due - mock.clock.now(), 0.0) + _CLOCK_SLACK_SECONDS
         wait = min(mock.config.stream_keepalive, remaining)
     if mock.store.shared:
         # Other replicas' submits, cancels and clock steps wake nobody here.
         wait = min(wait, REPLICA_RECHECK_SECONDS)
-    woke = await mock.engine.changed.wait(wait)
+    woke = await mock.wait_for_change(wait)
     mock.refresh()
     return 0.0 if woke else wait
 

@@ -281,7 +281,7 @@ class WebhookControls:
     @property
     def attempts(self) -> list[Attempt]:
         """Every delivery attempt so far, oldest first."""
-        return self._mock.webhooks.attempts
+        return self._mock.webhook_attempts
 
     def route_to(self, app: Any, *, wsgi: bool = False) -> None:
         """Deliver into `app` in process (ASGI, or WSGI with `wsgi=True`), whatever
@@ -291,7 +291,7 @@ class WebhookControls:
         self._transport = None
         if app is not None:
             self._transport = httpx.WSGITransport(app=app) if wsgi else SyncAppTransport(app)
-        self._mock.webhooks.route_to(self._transport)
+        self._mock.route_webhooks(self._transport)
 
     def forge(
         self, url: str, tamper: Tamper = "signature", *, request_id: str = "forged-request"
@@ -299,7 +299,7 @@ class WebhookControls:
         """Deliver a webhook fal would never send: "signature" (random), "body"
         (changed after signing), "key" (not in the JWKS), "timestamp" (an hour old)."""
         body = webhook_body(request_id, output=b'{"images": []}')
-        return self._mock.webhooks.send(
+        return self._mock.forge_webhook(
             url, body, request_id=request_id, user_id="forger", tamper=tamper
         )
 
