@@ -144,6 +144,9 @@ def test_what_a_result_does_not_report_is_not_a_failure() -> None:
     # files of other kinds (3D, archives) download, and are not read as images
     glb = _fetched(MediaSpec("model", 0, 0, "glb", 1, 0))
     assert media.read([glb]) == [] and media.sizes([]).verdict is Verdict.PASS
+    # nor are vector pictures, which Pillow cannot read (Recraft answers SVG)
+    svg: dict[str, Any] = {"url": "http://cdn/x.svg", "content_type": "image/svg+xml"}
+    assert media.read([(svg, Exchange("GET", svg["url"], 200, {}, b"<svg/>"))]) == []
 
 
 def test_an_unreadable_file_fails_media_size() -> None:

@@ -40,6 +40,10 @@ ASKED_RATIO = 0.1
 # H.264 in 4:2:0 needs even sides: an encoder may round an odd size by a pixel.
 PIXEL_SLACK = 1
 
+# Image types that are text, not pixels (Recraft's vector styles answer SVG):
+# Pillow cannot read them, which is no fault of the server.
+_UNREAD_TYPES = frozenset({"image/svg+xml"})
+
 _DURATION_FIELDS = ("duration", "seconds_total", "audio_length_in_s", "total_seconds")
 _FPS_FIELDS = ("fps", "frames_per_second", "frame_rate")
 
@@ -66,7 +70,10 @@ def media_download(fetched: Sequence[Fetched]) -> Finding:
 def kind_of(item: dict[str, Any]) -> ProbedKind | None:
     """The kind a result's media item says it is; None when nothing says
     (a file of another kind, or an untyped file without a pixel size)."""
-    major = str(item.get("content_type") or "").split("/", 1)[0]
+    content_type = str(item.get("content_type") or "").split(";")[0].strip().lower()
+    if content_type in _UNREAD_TYPES:
+        return None
+    major = content_type.split("/", 1)[0]
     if major in ("image", "video", "audio"):
         return major  # type: ignore[return-value]
     if not item.get("content_type") and "width" in item and "height" in item:
