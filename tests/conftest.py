@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Final
 
@@ -25,6 +26,16 @@ RUN_FIRST: Final = (
 #: Session fixtures too costly to start on both workers: tests using them stay on
 #: one worker with the rest of their module.
 SHARED_SESSION_FIXTURES: Final = frozenset({"mock_servers"})
+# Imported before any pytester run: an in-process `runpytest` drops the modules it
+# imported when it ends, and a re-imported httptools no longer recognises the
+# upgrade error its C parser raises, so a later uvicorn (AppServer, fal_server)
+# would drop every WebSocket handshake ("Fatal error on transport").
+for _module in (
+    "httptools",
+    "uvicorn.protocols.http.httptools_impl",
+    "uvicorn.protocols.websockets.websockets_sansio_impl",
+):
+    importlib.import_module(_module)
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Key {KEY}"}
