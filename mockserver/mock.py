@@ -394,7 +394,7 @@ class FalMock:
                 tenant=tenant,
                 endpoint_id=model.endpoint_id,
                 # Interned: one string per app, not one per job.
-                app_id=sys.intern(("sync:" if sync else "") + model.app_id),
+                app_id=sys.intern(model.app_id),
                 priority=priority,
                 queue_seconds=0.0 if sync else queue_s,
                 run_seconds=0.0 if sync else run_s,
@@ -404,6 +404,7 @@ class FalMock:
                 payload=data,
                 on_created=lambda job: self._created(job, extras),
                 request_id=request_id,
+                sync=sync,
             )
         self.markers.observe(payload, job.id, tenant)
         return job, position
@@ -411,7 +412,7 @@ class FalMock:
     def urls(self, job: Job, base_url: str) -> dict[str, str]:
         """response/status/cancel URLs of a job, on the profile's request base."""
         response_url = (self.config.profile.request_url_base or base_url).rstrip("/") + (
-            request_path(job.app_id.removeprefix("sync:"), job.id)
+            request_path(job.app_id, job.id)
         )
         return {
             "response_url": response_url,
@@ -423,7 +424,7 @@ class FalMock:
         """The job a request URL addresses; `RequestNotFound` when it is unknown,
         expired or another key's."""
         job = self.engine.get(request_id, tenant)
-        if job is None or job.app_id.removeprefix("sync:") != app_id:
+        if job is None or job.app_id != app_id:
             raise RequestNotFound(request_id)
         return job
 

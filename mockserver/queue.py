@@ -26,6 +26,9 @@ from mockserver.notify import Notifier
 from mockserver.outcomes import LogLine, Outcome
 from mockserver.priority import Priority
 
+#: Which queue of the engine a job is in: (app id, synchronous run?).
+_LaneKey = tuple[str, bool]
+
 __all__ = ["Job", "Priority", "QueueEngine", "QueueFull", "Retention", "State"]
 #: Expired jobs dropped per `sync` at most: a request that lands on a mass
 #: expiry waits for one batch, not the whole backlog (1,000 took up to 22 ms on
@@ -69,6 +72,9 @@ class Job:
     outcome: Outcome
     logs: tuple[LogLine, ...]
     timeout: float | None = None  # time-to-start deadline, seconds after submit
+    #: A synchronous run (fal.run): it waits in a queue of its own, apart from
+    #: its app's queued requests, which it neither delays nor waits behind.
+    sync: bool = False
     payload: Any = None
     state: State = State.IN_QUEUE
     started_at: float | None = None
@@ -83,6 +89,11 @@ class Job:
     # A tuple, not a list: most jobs have one file or none, and a job is kept
     # an hour after it ends (bytes per finished job are measured in the bench).
     media: tuple[str, ...] = ()
+
+    @property
+    def lane(self) -> _LaneKey:
+        """The queue the job waits in: its app's, or its app's synchronous runs'."""
+        return (self.app_id, self.sync)
 
     @property
     def eligible_at(self) -> float:
@@ -238,8 +249,8 @@ class QueueEngine:
         self._on_finish = on_finish or (lambda job: None)
         self._lock = threading.RLock()
         self._jobs: dict[str, Job] = {}
-        self._apps: dict[str, _AppQueue] = {}
-        self._active: set[str] = set()
+        self._apps: dict[_LaneKey, _AppQueue] = {}
+        self._active: set[_LaneKey] = set()
         # (expires at, job id): ids are unique, so they settle ties without a
         # sequence number (memory per finished job is a goal: see the bench).
         self._expiry: list[tuple[float, str]] = []
@@ -282,16 +293,16 @@ class QueueEngine:
                 return 0
             # A low-priority job can be overtaken by later normal ones; fal
             # documents the position as never increasing, so report the best seen.
-            job.best_position = min(job.best_position, self._apps[job.app_id].position(job))
+            job.best_position = min(job.best_position, self._apps[job.lane].position(job))
             return job.best_position
 
     def next_event_at(self, app_id: str) -> float:
         """When the next start, end or missed deadline of `app_id`'s queue happens
         (infinity if none is due): until then, and unless `changed` fires, no
-        job of that app changes state or position."""
+        queued job of that app changes state or position."""
         with self._lock:
             self.sync()
-            app = self._apps.get(app_id)
+            app = self._apps.get((app_id, False))
             return math.inf if app is None else app.next_at
 
     def purge_expired(self) -> None:
@@ -330,12 +341,14 @@ class QueueEngine:
         payload: Any = None,
         on_created: Callable[[Job], None] | None = None,
         request_id: str | None = None,
+        sync: bool = False,
     ) -> tuple[Job, int]:
         """Queue a new job; returns it with its position at submit time.
 
         `on_created(job)` runs before the job can start, so that whatever
         `on_complete` needs is in place even when a zero-length run completes
         within this call. `request_id` is the job's id (default: a new one).
+        `sync` puts it in its app's queue of synchronous runs (see `Job.sync`).
         """
         with self._lock:
             self.sync()
@@ -355,16 +368,17 @@ class QueueEngine:
                 logs=logs,
                 timeout=timeout,
                 payload=payload,
+                sync=sync,
             )
             if on_created is not None:
                 on_created(job)
-            app = self._apps.setdefault(app_id, _AppQueue())
+            app = self._apps.setdefault(job.lane, _AppQueue())
             (app.normal if priority == "normal" else app.low).append(job)
             if timeout is not None:
                 heapq.heappush(app.deadlines, (job.start_deadline, next(self._seq), job))
             self._jobs[job.id] = job
             position = self.queue_position(job)
-            self._active.add(app_id)
+            self._active.add(job.lane)
             self._advance_app(app, now)
         self.changed.notify()
         return job, position
@@ -376,7 +390,7 @@ class QueueEngine:
             if job.state is State.COMPLETED:
                 return False
             now = self.clock.now()
-            app = self._apps[job.app_id]
+            app = self._apps[job.lane]
             if job.state is State.IN_QUEUE:
                 app.remove(job)
             else:
@@ -405,12 +419,12 @@ class QueueEngine:
         with self._lock:
             now = self.clock.now()
             changed = False
-            for app_id in list(self._active):
-                app = self._apps[app_id]
+            for lane in list(self._active):
+                app = self._apps[lane]
                 if app.next_at <= now:  # else nothing of this app is due yet
                     changed |= self._advance_app(app, now)
                 if app.idle():
-                    self._active.discard(app_id)
+                    self._active.discard(lane)
             changed |= self._purge(now)
         if changed:
             self.changed.notify()

@@ -256,3 +256,13 @@ def test_a_mass_expiry_is_purged_in_bounded_batches_and_hidden_at_once(
         engine.sync()
         assert before - len(engine) <= PURGE_BATCH  # never the whole backlog in one pass
     assert sorted(purged) == sorted(j.id for j in jobs)
+
+
+def test_a_synchronous_run_waits_in_a_queue_of_its_own(clock: ManualClock) -> None:
+    engine = QueueEngine(clock, runners=1)
+    queued = [_submit(engine)[0] for _ in range(2)]  # the app's one runner is busy
+    run, _ = _submit(engine, run=0.0, sync=True)
+    assert run.state is State.COMPLETED  # neither waited behind them...
+    assert run.app_id == "a/b" and run.sync  # ...nor renamed its app to do so
+    assert [j.state for j in queued] == [State.IN_PROGRESS, State.IN_QUEUE]
+    assert engine.queue_position(queued[1]) == 0  # ...nor took a place in their queue
