@@ -323,8 +323,10 @@ def contract_files(root: Path) -> list[Path]:
 def load_contract(path: Path, *, strict: bool = True) -> Model:
     """Load and check one contract file; `ContractError` names the file and problem.
 
-    `strict` also checks both schemas against the JSON Schema meta-schema and
-    every example against them (the costly part of loading).
+    `strict` also checks the file against the contract schema, both schemas
+    against the JSON Schema meta-schema and every example against them (the
+    costly part of loading). The shipped contracts load without: the test
+    suite loads each of them strictly.
     """
     try:
         data = load_data_file(path)
@@ -332,7 +334,9 @@ def load_contract(path: Path, *, strict: bool = True) -> Model:
         raise ContractError(str(exc)) from exc
     if not isinstance(data, dict):
         raise ContractError(f"{path}: a contract is a mapping, got {type(data).__name__}")
-    if not _contract_acceptor()(data):  # compiled: the happy path costs little
+    # Compiled, so the happy path costs little; compiling it costs a test
+    # run's first mock as much as loading every shipped contract, though.
+    if strict and not _contract_acceptor()(data):
         _check(_contract_validator(), data, path, "")
     try:
         endpoint_id = str(EndpointId.parse(data["endpoint_id"]))
