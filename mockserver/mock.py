@@ -30,7 +30,7 @@ from mockserver.catalog import Catalog, Model, generic_model, random_seed
 from mockserver.catalog_cache import cached_catalog
 from mockserver.clock import Clock, ManualClock, NotManualClock, RealClock, iso_timestamp
 from mockserver.encoding import compact_json
-from mockserver.endpoints import EndpointId, request_path
+from mockserver.endpoints import EndpointId, InvalidEndpointId, request_path
 from mockserver.errors import (
     InvalidInput,
     JobFailed,
@@ -919,7 +919,7 @@ class FalMock:
         """Normalise an endpoint id for logs (None when it is not one)."""
         try:
             return str(EndpointId.parse(app_or_endpoint))
-        except ValueError:
+        except InvalidEndpointId:
             return None
 
 

@@ -123,7 +123,7 @@ async def _realtime(websocket: WebSocket) -> None:
                 return
             try:
                 payload = _decode(message)
-            except ValueError as exc:
+            except _InvalidMessage as exc:
                 await _send_error(websocket, "INVALID_MESSAGE", str(exc))
                 continue
             kind = "VALIDATION_ERROR"  # refused before running...
@@ -161,22 +161,26 @@ def _admit(websocket: WebSocket, mock: FalMock) -> tuple[str, str]:
     return endpoint_id, mock.authenticate(authorization)
 
 
+class _InvalidMessage(ValueError):
+    """A frame that holds no input: too large, not msgpack or JSON, not a map."""
+
+
 def _decode(message: Mapping[str, Any]) -> Any:
     raw: bytes | None = message.get("bytes")
     if raw is not None:
         if len(raw) > _MAX_MESSAGE_BYTES:
-            raise ValueError("message too large")
+            raise _InvalidMessage("message too large")
         try:
             payload = msgpack.unpackb(raw, raw=False)
         except (ValueError, msgpack.UnpackException) as exc:
-            raise ValueError(f"not msgpack: {exc}") from None
+            raise _InvalidMessage(f"not msgpack: {exc}") from None
     else:
         try:
             payload = json.loads(message.get("text") or "")
         except json.JSONDecodeError:
-            raise ValueError("a text frame must hold a JSON object") from None
+            raise _InvalidMessage("a text frame must hold a JSON object") from None
     if not isinstance(payload, dict):
-        raise ValueError("an input must be a map (a JSON object)")
+        raise _InvalidMessage("an input must be a map (a JSON object)")
     return payload
 
 
