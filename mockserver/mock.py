@@ -504,6 +504,21 @@ class FalMock:
             )
         return None
 
+    def error_of(self, job: Job) -> Any:
+        """Deprecated: `failure_of` says how a job failed, and
+        `mockserver.http.http_error(JobFailed(...))` is its HTTP answer."""
+        warnings.warn(
+            "FalMock.error_of is deprecated: use FalMock.failure_of",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        failure = self.failure_of(job)
+        if failure is None:
+            return None
+        from mockserver.http import http_error  # the HTTP layer, only for this old name
+
+        return http_error(JobFailed(failure))
+
     def result(self, job: Job) -> tuple[int, bytes]:
         """(status, JSON bytes) of a result fetch: `ResultNotReady` before the job
         completed, `JobFailed` when it ended badly."""

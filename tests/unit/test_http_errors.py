@@ -17,7 +17,9 @@ from mockserver.errors import (
     UnknownEndpoint,
 )
 from mockserver.http import HttpError, http_error
+from mockserver.outcomes import Outcome
 from mockserver.queue import QueueFull
+from tests.conftest import MockFactory
 
 
 @pytest.mark.parametrize(
@@ -75,3 +77,14 @@ def test_the_old_import_path_still_works_with_a_warning() -> None:
         from mockserver.mock import HttpError as Old
     assert Old is HttpError
     assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+
+
+def test_error_of_still_answers_with_a_warning(make_mock: MockFactory) -> None:
+    mock = make_mock(instant=True)
+    mock.next_outcome("fal-ai/flux-1/dev", Outcome.model_error(status_code=422, detail="no"))
+    job, _ = mock.submit(
+        mock.model_for("fal-ai/flux-1/dev"), "tenant", {"prompt": "x"}, base_url="http://t"
+    )
+    with pytest.warns(DeprecationWarning, match="failure_of"):
+        error = mock.error_of(job)
+    assert isinstance(error, HttpError) and error.status_code == 422
