@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bare, plugin, scale
+from benchmarks import bare, plugin, replicas, scale
 from benchmarks.load import http_run, request, start, stop
 from mockserver import FalMock, ManualClock, MockConfig, create_app
 from tests.e2e.server import free_port
@@ -358,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--expiring", type=int, default=100_000, help="jobs expiring at once")
     parser.add_argument(
         "--only",
-        choices=["server", "scale", "plugin"],
+        choices=["server", "scale", "plugin", "replicas"],
         help="run one part and keep the other parts' results in --out",
     )
     parser.add_argument("--rounds", type=int, default=3, help="plugin: interleaved runs of each")
@@ -366,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = args.out.read_text() if args.out.exists() else ""
     server_text, _, plugin_text = previous.partition(_PLUGIN_HEADING)
     plugin_text = _PLUGIN_HEADING + plugin_text if plugin_text else ""
+    server_text, _, replicas_text = server_text.partition(replicas.REPLICAS_HEADING)
+    replicas_text = replicas.REPLICAS_HEADING + replicas_text if replicas_text else ""
     server_text, _, scale_text = server_text.partition(scale.SCALE_HEADING)
     scale_text = scale.SCALE_HEADING + scale_text if scale_text else ""
     if args.only in (None, "server"):
@@ -381,10 +383,14 @@ def main(argv: list[str] | None = None) -> int:
         print("where cost grows with the work...", flush=True)
         measured = scale.measure(args.seconds, ROUNDS, args.streams, args.expiring)
         scale_text = scale.report(measured, args.note)
+    if args.only in (None, "replicas"):
+        print("replicas on Redis...", flush=True)
+        measured_replicas = replicas.measure(args.seconds, args.connections)
+        replicas_text = replicas.report(measured_replicas, args.note)
     if args.only in (None, "plugin"):
         print("the pytest plugin (fresh pytest processes)...", flush=True)
         plugin_text = plugin.report(plugin.measure(args.rounds))
-    parts = [server_text, scale_text, plugin_text]
+    parts = [server_text, scale_text, replicas_text, plugin_text]
     text = "\n\n".join(part.strip("\n") for part in parts if part.strip()) + "\n"
     args.out.write_text(text)
     print(text)

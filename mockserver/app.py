@@ -165,10 +165,16 @@ async def _deliver_webhooks(mock: FalMock) -> None:
     # server), sent by the dispatcher's own threads, several at once; the loop
     # only hands over due work and never waits for an answer, so a stalled
     # receiver delays no later webhook.
+    store_down = False
     while True:
         try:
             if mock.webhooks_due():
                 mock.start_webhooks()
+            store_down = False
+        except StoreError as error:  # one line when the shared store goes away
+            if not store_down:
+                _log.warning("webhooks wait for the shared store: %s", error)
+            store_down = True
         except Exception:  # never let one bad delivery stop the worker
             _log.exception("webhook delivery failed")
         await asyncio.sleep(_WEBHOOK_POLL_SECONDS)

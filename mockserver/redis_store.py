@@ -200,20 +200,21 @@ class RedisStore:
 
     def record(self, entry: RecordedRequest) -> None:
         """Keep a received request in the shared, capped list."""
-        data = json.dumps(dataclasses.asdict(entry), separators=(",", ":"))
-        pipe = self._redis.pipeline(transaction=False)
-        pipe.lpush(self._requests, data)
-        pipe.ltrim(self._requests, 0, self._request_log_size - 1)
-        self._call(pipe.execute)
+        # One command per request (this is on every poll); the list is cut
+        # back to its size now and then, and read back no longer than that.
+        data = json.dumps([getattr(entry, name) for name in _RECORD_FIELDS], separators=(",", ":"))
+        length = self._call(self._redis.lpush, self._requests, data)
+        if length > self._request_log_size + _TRIM_SLACK:
+            self._call(self._redis.ltrim, self._requests, 0, self._request_log_size - 1)
 
     def recorded(self) -> list[RecordedRequest]:
         """Every replica's recorded requests, oldest first."""
         from mockserver.mock import RecordedRequest
 
-        raw = self._call(self._redis.lrange, self._requests, 0, -1)
+        raw = self._call(self._redis.lrange, self._requests, 0, self._request_log_size - 1)
         entries = []
         for item in reversed(raw):
-            fields = json.loads(item)
+            fields = dict(zip(_RECORD_FIELDS, json.loads(item), strict=True))
             fields["key_fingerprints"] = tuple(fields["key_fingerprints"])
             entries.append(RecordedRequest(**fields))
         return entries
@@ -260,6 +261,22 @@ class _Raised:
 def _reason(error: Exception) -> str:
     # redis-py's messages name host and port, never the password.
     return str(error) or type(error).__name__
+
+
+_RECORD_FIELDS = (
+    "time",
+    "method",
+    "path",
+    "query",
+    "headers",
+    "action",
+    "endpoint_id",
+    "request_id",
+    "body",
+    "status_code",
+    "key_fingerprints",
+)
+_TRIM_SLACK = 100
 
 
 # -- operations as JSON ---------------------------------------------------------------
