@@ -218,6 +218,9 @@ class FalMock:
         #: process alone by default; a shared store makes this mock one replica.
         self.store: Store = store or MemoryStore()
         self.clock: Clock = clock or self.store.clock or RealClock()
+        if self.store.clock is not None and self.clock is not self.store.clock:
+            # Replicas move one clock through the store; another would drift apart.
+            raise ValueError("a shared store drives its own clock: leave `clock` out")
         # Media file names are derived from the job id with this key, so every
         # replica that builds a job's result names its files alike.
         self._media_key = self.store.secret
