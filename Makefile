@@ -58,7 +58,8 @@ test-fast: $(STAMP) redis-server
 
 # Far more Hypothesis examples and longer state-machine programs (minutes, not seconds).
 test-deep: $(STAMP) redis-server
-	HYPOTHESIS_PROFILE=deep STATEFUL_STEPS=60 $(BIN)/python -m pytest tests/property tests/unit -p no:cacheprovider
+	HYPOTHESIS_PROFILE=deep STATEFUL_STEPS=60 ROUND_ROBIN_EXAMPLES=40 $(BIN)/python -m pytest \
+	  tests/property tests/unit tests/replicas/test_round_robin.py -p no:cacheprovider
 
 format: $(STAMP)
 	$(BIN)/ruff format .
