@@ -1,15 +1,12 @@
 """`mockserver check` against `mockserver serve` processes on 127.0.0.1.
 
-The command runs in this process (`main(["check", ...])`: its argument parsing,
-run, reports and exit code, over real sockets), which saves starting and
-importing a Python process per run; the Ctrl-C test runs it as a process, the
-one place a signal has to reach it.
+The command runs in this process (tests/e2e/command.py: its parsing, run,
+reports and exit code, over real sockets); the Ctrl-C test runs it as a process,
+the one place a signal has to reach it.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import os
 import subprocess
@@ -20,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from mockserver.cli import main
+from tests.e2e.command import run_command
 from tests.e2e.server import ServerPool, free_port, refused_port
 
 pytestmark = pytest.mark.e2e
@@ -32,24 +29,11 @@ FAST = ["--poll-interval", "0.1", "--timeout", "30", "--key-env", "CHECK_KEY"]
 
 
 def _check(*args: str, keys: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """`mockserver check ARGS` with only `keys` (default: KEYS) set of the keys it
-    could read: its exit code and what it printed."""
-    out, err = io.StringIO(), io.StringIO()
-    with (
-        pytest.MonkeyPatch.context() as env,
-        contextlib.redirect_stdout(out),
-        contextlib.redirect_stderr(err),
-    ):
-        for name in (*KEYS, "FAL_KEY"):
-            env.delenv(name, raising=False)
-        for name, value in (KEYS if keys is None else keys).items():
-            env.setenv(name, value)
-        env.setenv("COLUMNS", "160")
-        try:
-            code = main(["check", *args])
-        except SystemExit as exit:  # argparse refusing the arguments
-            code = exit.code if isinstance(exit.code, int) else 2
-    return subprocess.CompletedProcess(["check", *args], code, out.getvalue(), err.getvalue())
+    """`mockserver check ARGS` with only `keys` (default: KEYS) set of the keys it could read."""
+    env: dict[str, str | None] = dict.fromkeys((*KEYS, "FAL_KEY"))
+    env.update(KEYS if keys is None else keys)
+    env["COLUMNS"] = "160"
+    return run_command("check", *args, env=env)
 
 
 @pytest.mark.parametrize(("profile", "scheme"), [("official", "key"), ("intermediary", "bearer")])

@@ -1,38 +1,30 @@
-"""`mockserver run` (the reference client from the shell) against a real server."""
+"""`mockserver run` (the reference client from the shell) against a real server;
+the command runs in this process (tests/e2e/command.py)."""
 
 from __future__ import annotations
 
 import io
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 from PIL import Image
 
+from tests.e2e.command import run_command
 from tests.e2e.server import ServerPool
 
 pytestmark = pytest.mark.e2e
 
 
 def _run(*args: str, key: str | None = "run-key") -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "FAL_KEY"}
-    if key is not None:
-        env["FAL_KEY"] = key
-    return subprocess.run(
-        [sys.executable, "-m", "mockserver", "run", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-    )
+    """`mockserver run ARGS` (in this process) with `key` as $FAL_KEY (None: unset)."""
+    return run_command("run", *args, env={"FAL_KEY": key})
 
 
 def test_run_follows_saves_and_reports(mock_servers: ServerPool, tmp_path: Path) -> None:
-    # Real time: the queue phase must outlast a Python start-up on a busy
+    # Real time: the queue phase must outlast the command's start on a busy
     # machine, or the first poll already sees IN_PROGRESS.
     base = mock_servers.get("--queue-seconds", "1.0", "--run-seconds", "0.2")
     done = _run(
