@@ -389,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         replicas_text = replicas.report(measured_replicas, args.note)
     if args.only in (None, "plugin"):
         print("the pytest plugin (fresh pytest processes)...", flush=True)
-        plugin_text = plugin.report(plugin.measure(args.rounds))
+        plugin_text = plugin.report(plugin.measure(args.rounds), args.note)
     parts = [server_text, scale_text, replicas_text, plugin_text]
     text = "\n\n".join(part.strip("\n") for part in parts if part.strip()) + "\n"
     args.out.write_text(text)
