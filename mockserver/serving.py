@@ -40,12 +40,6 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-# TLS servers run on asyncio's event loop, not uvloop: once in CI a `wss://`
-# handshake died inside uvloop's TLS transport ("Fatal error on SSL protocol",
-# httptools' upgrade signal escaping uvicorn's handler) and the client got no answer.
-TLS_EVENT_LOOP = "asyncio"
-
-
 _WORKER_START_SECONDS = 60
 
 
@@ -81,8 +75,6 @@ def run(
 
     from mockserver.redact import uvicorn_log_config
 
-    if config.get("ssl_certfile"):
-        config.setdefault("loop", TLS_EVENT_LOOP)
     if workers > 1:
         from uvicorn.supervisors import Multiprocess
 

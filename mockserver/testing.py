@@ -522,10 +522,7 @@ def _signalling_server(app: Any, ssl: dict[str, str]) -> Any:
             finally:
                 self.ready.set()
 
-    from mockserver.serving import TLS_EVENT_LOOP
-
-    loop = TLS_EVENT_LOOP if ssl else "auto"
-    config = uvicorn.Config(app, log_level="warning", loop=loop, **ssl)  # type: ignore[arg-type]
+    config = uvicorn.Config(app, log_level="warning", **ssl)  # type: ignore[arg-type]
     return SignallingServer(config)
 
 

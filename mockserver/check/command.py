@@ -288,7 +288,14 @@ async def _check(
             progress.advance(task)
 
         limits = httpx.Limits(max_connections=settings.concurrency * 2)
-        async with httpx.AsyncClient(limits=limits, follow_redirects=False) as client:
+        # httpx's own default (5 s) would also bound the silence between a
+        # stream's events: a fal-like server that sends keep-alives every 5 s to
+        # a job queued longer than that failed as a ReadTimeout. --request-timeout
+        # is the bound the user chose for any one request (and between bytes).
+        timeout = httpx.Timeout(settings.request_timeout)
+        async with httpx.AsyncClient(
+            limits=limits, timeout=timeout, follow_redirects=False
+        ) as client:
             checker = Checker(
                 target,
                 client,
