@@ -70,16 +70,16 @@ def _build(catalog: Catalog) -> dict[str, Any]:
         name = "Input_" + model.endpoint_id.replace("/", "_").replace("-", "_")
         doc["components"]["schemas"][name] = model.input_schema
         doc["components"]["schemas"]["Output_" + name[6:]] = model.output_schema
+        # The same input for the queue submit and the run host's stream.
+        body = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+        }
         doc["paths"]["/" + model.endpoint_id] = {
             "post": {
                 "summary": f"Submit to {model.endpoint_id}: {model.title}",
                 "parameters": [webhook],
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
-                    },
-                },
+                "requestBody": body,
                 "responses": {
                     "200": {
                         "description": "Queued",
@@ -95,12 +95,7 @@ def _build(catalog: Catalog) -> dict[str, Any]:
             "post": {
                 "summary": f"Run {model.endpoint_id} and stream its partial outputs, the last"
                 " event the full output (fal.run's /stream)",
-                "requestBody": {
-                    "required": True,
-                    "content": {
-                        "application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}
-                    },
-                },
+                "requestBody": body,
                 "responses": {
                     "200": {
                         "description": "An event stream; each event's data a JSON partial"
